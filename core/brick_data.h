@@ -1,0 +1,45 @@
+// BrickData: one brick as a plain value — its kind, position in the model and named tensors in
+// storage orientation (exactly the checkpoint's, so export and digests are byte-identical).
+// Checkpoint readers and the registry produce these; bricks/ assembles a runnable model from them.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace brickrt {
+
+enum class BrickKind { kEmbedding, kNorm, kAttnRouter, kAttnExpert, kMlpRouter, kMlpExpert, kLmHead };
+
+// "embedding", "norm", "attn_router", "attn_expert", "mlp_router", "mlp_expert", "lm_head".
+const char* BrickKindName(BrickKind kind);
+
+// Which norm a kNorm brick is; stored in BrickData::index.
+inline constexpr int kNormFinal = 0;  // ln_f (layer -1)
+inline constexpr int kNormAttn = 1;   // L<i>.ln1
+inline constexpr int kNormMlp = 2;    // L<i>.ln2
+
+// Tensors of each kind (storage orientation, dtype of the checkpoint):
+//   embedding   "weight" [V, D]
+//   norm        "weight" [D], "bias" [D]
+//   attn_router "w1" [G, D], "b1" [G], "w2" [E_a, G]   (nn.Linear orientation [out, in])
+//   mlp_router  "w1" [G, D], "b1" [G], "w2" [E_m, G]
+//   attn_expert "wq" [D, A], "wo" [A, D]                (expert orientation [in, out])
+//   mlp_expert  "w1" [D, F], "w2" [F, D]
+//   lm_head     "weight" [V, D]
+struct BrickData {
+  BrickKind kind = BrickKind::kEmbedding;
+  int layer = -1;  // -1 for embedding, ln_f, lm_head
+  int index = -1;  // expert index within its layer, or the norm slot; -1 otherwise
+  std::vector<std::pair<std::string, Tensor>> tensors;
+
+  // Model-relative name: "embed", "L3.ln1", "L3.attn.router", "L3.attn.E5", "L3.mlp.E17", "ln_f", "lm_head".
+  std::string Name() const;
+  // nullptr when absent.
+  const Tensor* Find(const std::string& tensor_name) const;
+  size_t nbytes() const;
+};
+
+}  // namespace brickrt
