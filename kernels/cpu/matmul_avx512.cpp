@@ -1,0 +1,193 @@
+// AVX-512 matmul range kernels: a streaming GEMV for decode (M <= 8) and a register-tiled GEMM for
+// prefill. Built with -mavx512f/bw/vl/dq -mfma -mf16c; only called after CpuHasAvx512() said yes.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/cpu/variants.h"
+
+namespace brickrt::kernels::internal {
+namespace {
+
+// Loads 16 consecutive weights (lanes outside `m` read nothing and are 0), widened exactly to F32:
+// BF16 by zero-extend + shift (vpmovzxwd + vpslld 16), F16 by vcvtph2ps.
+template <DType T>
+inline __m512 LoadW(const void* base, int64_t idx, __mmask16 m);
+template <>
+inline __m512 LoadW<DType::kF32>(const void* base, int64_t idx, __mmask16 m) {
+  return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + idx);
+}
+template <>
+inline __m512 LoadW<DType::kBF16>(const void* base, int64_t idx, __mmask16 m) {
+  // maskz forms throughout: GCC 12's unmasked intrinsics trip -Wuninitialized (GCC bug 105593).
+  const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx);
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(m, _mm512_maskz_cvtepu16_epi32(m, h), 16));
+}
+template <>
+inline __m512 LoadW<DType::kF16>(const void* base, int64_t idx, __mmask16 m) {
+  return _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx));
+}
+
+template <DType T>
+constexpr int64_t kElemBytes = T == DType::kF32 ? 4 : 2;
+
+// Mask of the lanes of the 16-column vector starting at column c that lie below `end`.
+inline __mmask16 TailMask(int64_t c, int64_t end) {
+  const int64_t rem = end - c;
+  if (rem >= 16) return 0xffff;
+  if (rem <= 0) return 0;
+  return static_cast<__mmask16>((1u << rem) - 1u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMV. Weights are streamed row by row: a tile of KT consecutive rows of W is read left to right
+// over the thread's column range, so every access stream is sequential (the hardware prefetcher
+// follows it and each DRAM page is read whole). y[M, n0:n1] (<= 8 rows, stays in L1/L2) is the
+// accumulator between tiles; its load/store traffic is 1/KT of the weight traffic.
+
+// y[0:M, c:c+16·NV] (+)= x[0:M, k0:k0+KT] · W[k0:k0+KT, c:c+16·NV]
+template <DType T, int M, int NV, int KT>
+inline void GemvTile(const float* x, int64_t K, const void* w, int64_t N, int64_t k0, int64_t c,
+                     const __mmask16* mask, float* y, bool first, int64_t pf_row) {
+  __m512 acc[M][NV];
+  for (int m = 0; m < M; ++m) {
+    for (int v = 0; v < NV; ++v) {
+      acc[m][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], y + m * N + c + 16 * v);
+    }
+  }
+  for (int kk = 0; kk < KT; ++kk) {
+    const int64_t row = (k0 + kk) * N + c;
+    if (pf_row >= 0) {
+      // Software prefetch a few tiles ahead in the same columns: covers the first lines of each
+      // row segment, before the hardware prefetcher has caught on.
+      const char* p = static_cast<const char*>(w) + ((pf_row + kk) * N + c) * kElemBytes<T>;
+      for (int64_t b = 0; b < 16 * NV * kElemBytes<T>; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+    }
+    __m512 wv[NV];
+    for (int v = 0; v < NV; ++v) wv[v] = LoadW<T>(w, row + 16 * v, mask[v]);
+    for (int m = 0; m < M; ++m) {
+      const __m512 xb = _mm512_set1_ps(x[m * K + k0 + kk]);
+      for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_fmadd_ps(xb, wv[v], acc[m][v]);
+    }
+  }
+  for (int m = 0; m < M; ++m) {
+    for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(y + m * N + c + 16 * v, mask[v], acc[m][v]);
+  }
+}
+
+template <DType T, int M, int NV, int KT>
+void GemvRangeT(const float* x, int64_t K, const void* w, int64_t N, float* y, int64_t n0, int64_t n1) {
+  constexpr int64_t kCols = 16 * NV;
+  // Prefetch distance: at least ~16 KiB of this thread's stream ahead, in whole tiles.
+  const int64_t tile_bytes = std::max<int64_t>(1, (n1 - n0) * KT * kElemBytes<T>);
+  const int64_t pf_tiles = std::min<int64_t>(8, (16 * 1024 + tile_bytes - 1) / tile_bytes);
+  const int64_t pf_dist = pf_tiles * KT;
+  int64_t k0 = 0;
+  for (; k0 + KT <= K; k0 += KT) {
+    const int64_t pf_row = k0 + pf_dist + KT <= K ? k0 + pf_dist : -1;
+    for (int64_t c = n0; c < n1; c += kCols) {
+      __mmask16 mask[NV];
+      for (int v = 0; v < NV; ++v) mask[v] = TailMask(c + 16 * v, n1);
+      GemvTile<T, M, NV, KT>(x, K, w, N, k0, c, mask, y, k0 == 0, pf_row);
+    }
+  }
+  for (; k0 < K; ++k0) {  // K tail: one row at a time
+    for (int64_t c = n0; c < n1; c += kCols) {
+      __mmask16 mask[NV];
+      for (int v = 0; v < NV; ++v) mask[v] = TailMask(c + 16 * v, n1);
+      GemvTile<T, M, NV, 1>(x, K, w, N, k0, c, mask, y, k0 == 0, -1);
+    }
+  }
+}
+
+// Register budget (32 zmm): M·NV accumulators + NV weights + 1 broadcast.
+template <DType T>
+void GemvRangeDtype(const float* x, int64_t M, int64_t K, const void* w, int64_t N, float* y, int64_t n0,
+                    int64_t n1) {
+  switch (M) {
+    case 1: return GemvRangeT<T, 1, 4, 4>(x, K, w, N, y, n0, n1);
+    case 2: return GemvRangeT<T, 2, 4, 4>(x, K, w, N, y, n0, n1);
+    case 3: return GemvRangeT<T, 3, 4, 4>(x, K, w, N, y, n0, n1);
+    case 4: return GemvRangeT<T, 4, 4, 4>(x, K, w, N, y, n0, n1);
+    case 5: return GemvRangeT<T, 5, 2, 8>(x, K, w, N, y, n0, n1);
+    case 6: return GemvRangeT<T, 6, 2, 8>(x, K, w, N, y, n0, n1);
+    case 7: return GemvRangeT<T, 7, 2, 8>(x, K, w, N, y, n0, n1);
+    default: return GemvRangeT<T, 8, 2, 8>(x, K, w, N, y, n0, n1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM. Micro-kernel: MR (<= 6) rows × 64 columns (4 zmm) = 24 accumulators; per k it loads and
+// widens 4 weight vectors once and reuses them for MR broadcast rows. K is blocked by kKc so the
+// W block [kKc, 64] (<= 64 KiB) stays in L2 while every row tile of the task passes over it.
+constexpr int kMr = 6;
+constexpr int64_t kKc = 256;
+
+template <DType T, int MR>
+inline void GemmMicro(const float* x, int64_t K, const void* w, int64_t N, int64_t k0, int64_t k1, int64_t c,
+                      const __mmask16* mask, float* y, bool first) {
+  __m512 acc[MR][4];
+  for (int m = 0; m < MR; ++m) {
+    for (int v = 0; v < 4; ++v) {
+      acc[m][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], y + m * N + c + 16 * v);
+    }
+  }
+  for (int64_t k = k0; k < k1; ++k) {
+    __m512 wv[4];
+    for (int v = 0; v < 4; ++v) wv[v] = LoadW<T>(w, k * N + c + 16 * v, mask[v]);
+    for (int m = 0; m < MR; ++m) {
+      const __m512 xb = _mm512_set1_ps(x[m * K + k]);
+      for (int v = 0; v < 4; ++v) acc[m][v] = _mm512_fmadd_ps(xb, wv[v], acc[m][v]);
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(y + m * N + c + 16 * v, mask[v], acc[m][v]);
+  }
+}
+
+template <DType T>
+void GemmRangeDtype(const float* x, int64_t K, const void* w, int64_t N, float* y, int64_t m0, int64_t m1,
+                    int64_t n0, int64_t n1) {
+  for (int64_t c = n0; c < n1; c += 64) {
+    __mmask16 mask[4];
+    for (int v = 0; v < 4; ++v) mask[v] = TailMask(c + 16 * v, n1);
+    for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+      const int64_t k1 = std::min(K, k0 + kKc);
+      for (int64_t m = m0; m < m1; m += kMr) {
+        const float* xm = x + m * K;
+        float* ym = y + m * N;
+        const bool first = k0 == 0;
+        switch (std::min<int64_t>(kMr, m1 - m)) {
+          case 1: GemmMicro<T, 1>(xm, K, w, N, k0, k1, c, mask, ym, first); break;
+          case 2: GemmMicro<T, 2>(xm, K, w, N, k0, k1, c, mask, ym, first); break;
+          case 3: GemmMicro<T, 3>(xm, K, w, N, k0, k1, c, mask, ym, first); break;
+          case 4: GemmMicro<T, 4>(xm, K, w, N, k0, k1, c, mask, ym, first); break;
+          case 5: GemmMicro<T, 5>(xm, K, w, N, k0, k1, c, mask, ym, first); break;
+          default: GemmMicro<T, 6>(xm, K, w, N, k0, k1, c, mask, ym, first); break;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void GemvAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y, int64_t n0,
+                     int64_t n1) {
+  switch (wt) {
+    case DType::kF32: return GemvRangeDtype<DType::kF32>(x, M, K, w, N, y, n0, n1);
+    case DType::kF16: return GemvRangeDtype<DType::kF16>(x, M, K, w, N, y, n0, n1);
+    case DType::kBF16: return GemvRangeDtype<DType::kBF16>(x, M, K, w, N, y, n0, n1);
+  }
+}
+
+void GemmAvx512Range(const float* x, int64_t, int64_t K, const void* w, DType wt, int64_t N, float* y, int64_t m0,
+                     int64_t m1, int64_t n0, int64_t n1) {
+  switch (wt) {
+    case DType::kF32: return GemmRangeDtype<DType::kF32>(x, K, w, N, y, m0, m1, n0, n1);
+    case DType::kF16: return GemmRangeDtype<DType::kF16>(x, K, w, N, y, m0, m1, n0, n1);
+    case DType::kBF16: return GemmRangeDtype<DType::kBF16>(x, K, w, N, y, m0, m1, n0, n1);
+  }
+}
+
+}  // namespace brickrt::kernels::internal

@@ -1,0 +1,59 @@
+// Internal: the explicit portable and AVX-512 variants behind the public kernel entry points, so
+// the dispatchers can choose at run time and the tests can check every variant against its reference.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/thread_pool.h"
+
+namespace brickrt::kernels::internal {
+
+// True when the CPU has AVX-512 F/BW/VL/DQ + FMA + F16C (the ISA the *_avx512.cpp files are built for).
+bool CpuHasAvx512();
+
+// ---- matmul: same contract as Matmul (kernels/cpu/matmul.h) -----------------------------------
+void MatmulPortable(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
+                    ThreadPool* pool);
+// REQUIRES: CpuHasAvx512().
+void MatmulAvx512(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
+                  ThreadPool* pool);
+
+// Range kernels the matmul dispatcher splits over threads. x F32 [M, K], w `wt` [K, N], y F32 [M, N].
+// Gemv*: all M (<= 8) rows, columns [n0, n1). Gemm*: rows [m0, m1), columns [n0, n1).
+void GemvPortableRange(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
+                       int64_t n0, int64_t n1);
+void GemmPortableRange(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
+                       int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+void GemvAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
+                     int64_t n0, int64_t n1);
+void GemmAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
+                     int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
+// ---- GELU, in place over n floats -------------------------------------------------------------
+void GeluErfPortable(float* x, int64_t n);
+void GeluTanhPortable(float* x, int64_t n);
+void GeluErfAvx512(float* x, int64_t n);
+void GeluTanhAvx512(float* x, int64_t n);
+
+// ---- stick-breaking, one query over keys 0..n_keys-1 (newest = n_keys-1), exact early stop ------
+// q, out F32 [d]; k, v F32 [n_keys, d] with row stride ldkv.
+void StickBreakQueryPortable(const float* q, const float* k, const float* v, int64_t ldkv, int64_t n_keys,
+                             int64_t d, float scale, float* out);
+void StickBreakQueryAvx512(const float* q, const float* k, const float* v, int64_t ldkv, int64_t n_keys,
+                           int64_t d, float scale, float* out);
+// Prefill with an explicit query kernel (same contract as StickBreakPrefill).
+using StickBreakQueryFn = void (*)(const float*, const float*, const float*, int64_t, int64_t, int64_t, float,
+                                   float*);
+void StickBreakPrefillWith(StickBreakQueryFn fn, const float* q, int64_t ldq, int64_t n, const int64_t* positions,
+                           const float* k, const float* v, int64_t ldkv, int64_t d, float scale, float* out,
+                           int64_t ldo, ThreadPool* pool);
+
+// Keys per block of the stick-breaking scan: logits are computed this many at a time, newest first,
+// so the early stop wastes at most one block of dot products.
+inline constexpr int kStickBreakBlock = 32;
+
+// Stable log σ(x) = min(x, 0) − log1p(exp(−|x|)); never overflows, exact limits at ±∞.
+float LogSigmoid(float x);
+
+}  // namespace brickrt::kernels::internal
