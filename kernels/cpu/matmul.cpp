@@ -2,6 +2,7 @@
 // GEMV for decode (M <= 8) and a simple blocked GEMM, written so GCC can vectorize them for any x86-64.
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/status.h"
 #include "kernels/cpu/matmul.h"
@@ -16,13 +17,17 @@ namespace {
 constexpr int64_t kGemvMaxRows = 8;
 // Column split unit: whole cache lines of weights for every dtype and whole 4-zmm column blocks.
 constexpr int64_t kColUnit = 64;
+// The GEMV splits K (whole rows: one sequential stream per thread, measured ~1.5x better in DRAM
+// than interleaved column halves) when every thread gets at least this many rows, else N.
+constexpr int64_t kMinRowsPerThread = 32;
 // Below this many weight bytes a parallel loop costs more than it saves (wake-up ~1-2 µs).
 constexpr int64_t kMinParallelBytes = 128 * 1024;
 // GEMM task tile: rows × columns per task (a W block [K, kGemmCols] is reused by kGemmRows rows).
 constexpr int64_t kGemmRows = 96;
 constexpr int64_t kGemmCols = 64;
 
-using GemvRangeFn = void (*)(const float*, int64_t, int64_t, const void*, DType, int64_t, float*, int64_t, int64_t);
+using GemvRangeFn = void (*)(const float*, int64_t, int64_t, const void*, DType, int64_t, float*, int64_t, int64_t,
+                             int64_t, int64_t);
 using GemmRangeFn = void (*)(const float*, int64_t, int64_t, const void*, DType, int64_t, float*, int64_t, int64_t,
                              int64_t, int64_t);
 
@@ -37,17 +42,35 @@ void MatmulWith(GemvRangeFn gemv, GemmRangeFn gemm, const float* x, int64_t M, i
   const int64_t bytes = K * N * static_cast<int64_t>(DTypeSize(wt));
   const int n_threads = (pool == nullptr || bytes < kMinParallelBytes) ? 1 : pool->size();
   if (M <= kGemvMaxRows) {
-    // One contiguous column range per thread: long sequential runs in every weight row.
-    const int64_t units = (N + kColUnit - 1) / kColUnit;
-    const int64_t tasks = std::min<int64_t>(n_threads, units);
-    if (tasks <= 1) {
-      gemv(x, M, K, w, wt, N, y, 0, N);
+    if (n_threads <= 1) {
+      gemv(x, M, K, w, wt, N, y, 0, K, 0, N);
       return;
     }
+    if (K >= kMinRowsPerThread * n_threads) {
+      // K split: task t sums rows [k_t, k_t+1) into its own [M, N] slice (task 0 into y, the others
+      // into caller-thread scratch), then the caller adds the slices. Scratch is grown, never shrunk,
+      // so steady-state decode does not allocate.
+      thread_local std::vector<float> scratch;
+      const size_t need = static_cast<size_t>((n_threads - 1) * M * N);
+      if (scratch.size() < need) scratch.resize(need);
+      float* partial = scratch.data();
+      pool->ParallelFor(n_threads, [&](int64_t t, int) {
+        const int64_t kb = K * t / n_threads, ke = K * (t + 1) / n_threads;
+        gemv(x, M, K, w, wt, N, t == 0 ? y : partial + (t - 1) * M * N, kb, ke, 0, N);
+      });
+      for (int t = 1; t < n_threads; ++t) {
+        const float* p = partial + (t - 1) * M * N;
+        for (int64_t i = 0; i < M * N; ++i) y[i] += p[i];
+      }
+      return;
+    }
+    // N split: one contiguous column range per thread, whole 64-column units.
+    const int64_t units = (N + kColUnit - 1) / kColUnit;
+    const int64_t tasks = std::min<int64_t>(n_threads, units);
     pool->ParallelFor(tasks, [&](int64_t t, int) {
       const int64_t n0 = std::min(N, (units * t / tasks) * kColUnit);
       const int64_t n1 = std::min(N, (units * (t + 1) / tasks) * kColUnit);
-      if (n0 < n1) gemv(x, M, K, w, wt, N, y, n0, n1);
+      if (n0 < n1) gemv(x, M, K, w, wt, N, y, 0, K, n0, n1);
     });
     return;
   }
@@ -90,11 +113,11 @@ constexpr int64_t kRowBlock = 4;
 constexpr int64_t kColBlock = 128;
 
 void PortableBlock(const float* x, int64_t m0, int64_t m1, int64_t K, const void* w, DType wt, int64_t N, float* y,
-                   int64_t n0, int64_t nb) {
+                   int64_t kb, int64_t ke, int64_t n0, int64_t nb) {
   float acc[kRowBlock][kColBlock] = {};
   float wrow[kColBlock];
   const int64_t rows = m1 - m0;
-  for (int64_t k = 0; k < K; ++k) {
+  for (int64_t k = kb; k < ke; ++k) {
     WidenRow(w, wt, k * N + n0, nb, wrow);
     for (int64_t r = 0; r < rows; ++r) {
       const float xv = x[(m0 + r) * K + k];
@@ -111,14 +134,18 @@ void GemmPortableRange(const float* x, int64_t, int64_t K, const void* w, DType 
                        int64_t m1, int64_t n0, int64_t n1) {
   for (int64_t c = n0; c < n1; c += kColBlock) {
     for (int64_t m = m0; m < m1; m += kRowBlock) {
-      PortableBlock(x, m, std::min(m1, m + kRowBlock), K, w, wt, N, y, c, std::min(kColBlock, n1 - c));
+      PortableBlock(x, m, std::min(m1, m + kRowBlock), K, w, wt, N, y, 0, K, c, std::min(kColBlock, n1 - c));
     }
   }
 }
 
-void GemvPortableRange(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y, int64_t n0,
-                       int64_t n1) {
-  GemmPortableRange(x, M, K, w, wt, N, y, 0, M, n0, n1);
+void GemvPortableRange(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y, int64_t kb,
+                       int64_t ke, int64_t n0, int64_t n1) {
+  for (int64_t c = n0; c < n1; c += kColBlock) {
+    for (int64_t m = 0; m < M; m += kRowBlock) {
+      PortableBlock(x, m, std::min(M, m + kRowBlock), K, w, wt, N, y, kb, ke, c, std::min(kColBlock, n1 - c));
+    }
+  }
 }
 
 void MatmulPortable(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,

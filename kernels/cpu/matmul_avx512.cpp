@@ -12,19 +12,19 @@ namespace {
 // Loads 16 consecutive weights (lanes outside `m` read nothing and are 0), widened exactly to F32:
 // BF16 by zero-extend + shift (vpmovzxwd + vpslld 16), F16 by vcvtph2ps.
 template <DType T>
-inline __m512 LoadW(const void* base, int64_t idx, __mmask16 m);
+__m512 LoadW(const void* base, int64_t idx, __mmask16 m);
 template <>
-inline __m512 LoadW<DType::kF32>(const void* base, int64_t idx, __mmask16 m) {
+[[gnu::always_inline]] inline __m512 LoadW<DType::kF32>(const void* base, int64_t idx, __mmask16 m) {
   return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + idx);
 }
 template <>
-inline __m512 LoadW<DType::kBF16>(const void* base, int64_t idx, __mmask16 m) {
+[[gnu::always_inline]] inline __m512 LoadW<DType::kBF16>(const void* base, int64_t idx, __mmask16 m) {
   // maskz forms throughout: GCC 12's unmasked intrinsics trip -Wuninitialized (GCC bug 105593).
   const __m256i h = _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx);
   return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(m, _mm512_maskz_cvtepu16_epi32(m, h), 16));
 }
 template <>
-inline __m512 LoadW<DType::kF16>(const void* base, int64_t idx, __mmask16 m) {
+[[gnu::always_inline]] inline __m512 LoadW<DType::kF16>(const void* base, int64_t idx, __mmask16 m) {
   return _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx));
 }
 
@@ -41,20 +41,24 @@ inline __mmask16 TailMask(int64_t c, int64_t end) {
 
 // ---------------------------------------------------------------------------------------------
 // GEMV. Weights are streamed row by row: a tile of KT consecutive rows of W is read left to right
-// over the thread's column range, so every access stream is sequential (the hardware prefetcher
-// follows it and each DRAM page is read whole). y[M, n0:n1] (<= 8 rows, stays in L1/L2) is the
-// accumulator between tiles; its load/store traffic is 1/KT of the weight traffic.
+// over the column range, and y[M, n0:n1] (<= 8 rows, in L1/L2) is the accumulator between tiles.
+// Measured on the Zen4 VM this targets: one row at a time (KT = 1) over whole rows is a single
+// sequential stream and reaches the plain read bandwidth; several interleaved row streams (KT > 1)
+// lose 30-50% in DRAM although they win in cache. So M <= 2 uses KT = 1 and the dispatcher splits
+// K (not N) over threads; larger M, where y traffic ∝ M/KT would dominate, uses KT = 4-8.
 
-// y[0:M, c:c+16·NV] (+)= x[0:M, k0:k0+KT] · W[k0:k0+KT, c:c+16·NV]
 template <DType T, int M, int NV, int KT>
-inline void GemvTile(const float* x, int64_t K, const void* w, int64_t N, int64_t k0, int64_t c,
+[[gnu::always_inline]] inline void GemvTile(const float* x, int64_t K, const void* w, int64_t N, int64_t k0, int64_t c,
                      const __mmask16* mask, float* y, bool first, int64_t pf_row) {
   __m512 acc[M][NV];
+#pragma GCC unroll 16
   for (int m = 0; m < M; ++m) {
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) {
       acc[m][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], y + m * N + c + 16 * v);
     }
   }
+#pragma GCC unroll 16
   for (int kk = 0; kk < KT; ++kk) {
     const int64_t row = (k0 + kk) * N + c;
     if (pf_row >= 0) {
@@ -64,55 +68,64 @@ inline void GemvTile(const float* x, int64_t K, const void* w, int64_t N, int64_
       for (int64_t b = 0; b < 16 * NV * kElemBytes<T>; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
     }
     __m512 wv[NV];
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) wv[v] = LoadW<T>(w, row + 16 * v, mask[v]);
+#pragma GCC unroll 16
     for (int m = 0; m < M; ++m) {
       const __m512 xb = _mm512_set1_ps(x[m * K + k0 + kk]);
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) acc[m][v] = _mm512_fmadd_ps(xb, wv[v], acc[m][v]);
     }
   }
+#pragma GCC unroll 16
   for (int m = 0; m < M; ++m) {
+#pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(y + m * N + c + 16 * v, mask[v], acc[m][v]);
   }
 }
 
+// y[0:M, n0:n1] = x[0:M, kb:ke] · W[kb:ke, n0:n1] (y row stride N).
 template <DType T, int M, int NV, int KT>
-void GemvRangeT(const float* x, int64_t K, const void* w, int64_t N, float* y, int64_t n0, int64_t n1) {
+void GemvRangeT(const float* x, int64_t K, const void* w, int64_t N, float* y, int64_t kb, int64_t ke, int64_t n0,
+                int64_t n1) {
   constexpr int64_t kCols = 16 * NV;
-  // Prefetch distance: at least ~16 KiB of this thread's stream ahead, in whole tiles.
+  // Software prefetch ~8 KiB ahead of the stream (in whole tiles): enough to cover DRAM latency at
+  // these rates, short enough not to evict what is being used.
   const int64_t tile_bytes = std::max<int64_t>(1, (n1 - n0) * KT * kElemBytes<T>);
-  const int64_t pf_tiles = std::min<int64_t>(8, (16 * 1024 + tile_bytes - 1) / tile_bytes);
-  const int64_t pf_dist = pf_tiles * KT;
-  int64_t k0 = 0;
-  for (; k0 + KT <= K; k0 += KT) {
-    const int64_t pf_row = k0 + pf_dist + KT <= K ? k0 + pf_dist : -1;
+  const int64_t pf_dist = KT * std::min<int64_t>(64, (8 * 1024 + tile_bytes - 1) / tile_bytes);
+  int64_t k0 = kb;
+  for (; k0 + KT <= ke; k0 += KT) {
+    const int64_t pf_row = k0 + pf_dist + KT <= ke ? k0 + pf_dist : -1;
     for (int64_t c = n0; c < n1; c += kCols) {
       __mmask16 mask[NV];
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) mask[v] = TailMask(c + 16 * v, n1);
-      GemvTile<T, M, NV, KT>(x, K, w, N, k0, c, mask, y, k0 == 0, pf_row);
+      GemvTile<T, M, NV, KT>(x, K, w, N, k0, c, mask, y, k0 == kb, pf_row);
     }
   }
-  for (; k0 < K; ++k0) {  // K tail: one row at a time
+  for (; k0 < ke; ++k0) {  // K tail: one row at a time
     for (int64_t c = n0; c < n1; c += kCols) {
       __mmask16 mask[NV];
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) mask[v] = TailMask(c + 16 * v, n1);
-      GemvTile<T, M, NV, 1>(x, K, w, N, k0, c, mask, y, k0 == 0, -1);
+      GemvTile<T, M, NV, 1>(x, K, w, N, k0, c, mask, y, k0 == kb, -1);
     }
   }
 }
 
 // Register budget (32 zmm): M·NV accumulators + NV weights + 1 broadcast.
 template <DType T>
-void GemvRangeDtype(const float* x, int64_t M, int64_t K, const void* w, int64_t N, float* y, int64_t n0,
-                    int64_t n1) {
+void GemvRangeDtype(const float* x, int64_t M, int64_t K, const void* w, int64_t N, float* y, int64_t kb,
+                    int64_t ke, int64_t n0, int64_t n1) {
   switch (M) {
-    case 1: return GemvRangeT<T, 1, 4, 4>(x, K, w, N, y, n0, n1);
-    case 2: return GemvRangeT<T, 2, 4, 4>(x, K, w, N, y, n0, n1);
-    case 3: return GemvRangeT<T, 3, 4, 4>(x, K, w, N, y, n0, n1);
-    case 4: return GemvRangeT<T, 4, 4, 4>(x, K, w, N, y, n0, n1);
-    case 5: return GemvRangeT<T, 5, 2, 8>(x, K, w, N, y, n0, n1);
-    case 6: return GemvRangeT<T, 6, 2, 8>(x, K, w, N, y, n0, n1);
-    case 7: return GemvRangeT<T, 7, 2, 8>(x, K, w, N, y, n0, n1);
-    default: return GemvRangeT<T, 8, 2, 8>(x, K, w, N, y, n0, n1);
+    case 1: return GemvRangeT<T, 1, 4, 1>(x, K, w, N, y, kb, ke, n0, n1);
+    case 2: return GemvRangeT<T, 2, 4, 1>(x, K, w, N, y, kb, ke, n0, n1);
+    case 3: return GemvRangeT<T, 3, 4, 4>(x, K, w, N, y, kb, ke, n0, n1);
+    case 4: return GemvRangeT<T, 4, 4, 4>(x, K, w, N, y, kb, ke, n0, n1);
+    case 5: return GemvRangeT<T, 5, 2, 8>(x, K, w, N, y, kb, ke, n0, n1);
+    case 6: return GemvRangeT<T, 6, 2, 8>(x, K, w, N, y, kb, ke, n0, n1);
+    case 7: return GemvRangeT<T, 7, 2, 8>(x, K, w, N, y, kb, ke, n0, n1);
+    default: return GemvRangeT<T, 8, 2, 8>(x, K, w, N, y, kb, ke, n0, n1);
   }
 }
 
@@ -124,23 +137,30 @@ constexpr int kMr = 6;
 constexpr int64_t kKc = 256;
 
 template <DType T, int MR>
-inline void GemmMicro(const float* x, int64_t K, const void* w, int64_t N, int64_t k0, int64_t k1, int64_t c,
+[[gnu::always_inline]] inline void GemmMicro(const float* x, int64_t K, const void* w, int64_t N, int64_t k0, int64_t k1, int64_t c,
                       const __mmask16* mask, float* y, bool first) {
   __m512 acc[MR][4];
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 16
     for (int v = 0; v < 4; ++v) {
       acc[m][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], y + m * N + c + 16 * v);
     }
   }
   for (int64_t k = k0; k < k1; ++k) {
     __m512 wv[4];
+#pragma GCC unroll 16
     for (int v = 0; v < 4; ++v) wv[v] = LoadW<T>(w, k * N + c + 16 * v, mask[v]);
+#pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
       const __m512 xb = _mm512_set1_ps(x[m * K + k]);
+#pragma GCC unroll 16
       for (int v = 0; v < 4; ++v) acc[m][v] = _mm512_fmadd_ps(xb, wv[v], acc[m][v]);
     }
   }
+#pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 16
     for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(y + m * N + c + 16 * v, mask[v], acc[m][v]);
   }
 }
@@ -150,6 +170,7 @@ void GemmRangeDtype(const float* x, int64_t K, const void* w, int64_t N, float* 
                     int64_t n0, int64_t n1) {
   for (int64_t c = n0; c < n1; c += 64) {
     __mmask16 mask[4];
+#pragma GCC unroll 16
     for (int v = 0; v < 4; ++v) mask[v] = TailMask(c + 16 * v, n1);
     for (int64_t k0 = 0; k0 < K; k0 += kKc) {
       const int64_t k1 = std::min(K, k0 + kKc);
@@ -172,12 +193,12 @@ void GemmRangeDtype(const float* x, int64_t K, const void* w, int64_t N, float* 
 
 }  // namespace
 
-void GemvAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y, int64_t n0,
-                     int64_t n1) {
+void GemvAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y, int64_t kb,
+                     int64_t ke, int64_t n0, int64_t n1) {
   switch (wt) {
-    case DType::kF32: return GemvRangeDtype<DType::kF32>(x, M, K, w, N, y, n0, n1);
-    case DType::kF16: return GemvRangeDtype<DType::kF16>(x, M, K, w, N, y, n0, n1);
-    case DType::kBF16: return GemvRangeDtype<DType::kBF16>(x, M, K, w, N, y, n0, n1);
+    case DType::kF32: return GemvRangeDtype<DType::kF32>(x, M, K, w, N, y, kb, ke, n0, n1);
+    case DType::kF16: return GemvRangeDtype<DType::kF16>(x, M, K, w, N, y, kb, ke, n0, n1);
+    case DType::kBF16: return GemvRangeDtype<DType::kBF16>(x, M, K, w, N, y, kb, ke, n0, n1);
   }
 }
 

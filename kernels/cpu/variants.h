@@ -20,13 +20,14 @@ void MatmulAvx512(const float* x, int64_t M, int64_t K, const void* w, DType wt,
                   ThreadPool* pool);
 
 // Range kernels the matmul dispatcher splits over threads. x F32 [M, K], w `wt` [K, N], y F32 [M, N].
-// Gemv*: all M (<= 8) rows, columns [n0, n1). Gemm*: rows [m0, m1), columns [n0, n1).
+// Gemv*: y[0:M, n0:n1] = x[0:M, kb:ke] · w[kb:ke, n0:n1] for M <= 8 (a partial sum when [kb, ke) is
+// not all of K; y row stride N). Gemm*: rows [m0, m1), columns [n0, n1), all of K.
 void GemvPortableRange(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
-                       int64_t n0, int64_t n1);
+                       int64_t kb, int64_t ke, int64_t n0, int64_t n1);
 void GemmPortableRange(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
                        int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 void GemvAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
-                     int64_t n0, int64_t n1);
+                     int64_t kb, int64_t ke, int64_t n0, int64_t n1);
 void GemmAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
                      int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 
