@@ -1,0 +1,167 @@
+// Random model generation: splitmix64-seeded xoshiro256** streams, Irwin-Hall normals, written
+// straight into each tensor's storage dtype in chunks (fast enough for ~1 GB benchmark models).
+#include "registry/test_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace brickrt {
+namespace {
+
+uint64_t SplitMix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+class Xoshiro256ss {
+ public:
+  explicit Xoshiro256ss(uint64_t seed) {
+    for (auto& w : s_) w = SplitMix64(&seed);
+  }
+  uint64_t Next() {
+    const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = Rotl(s_[3], 45);
+    return result;
+  }
+  // Approximately N(0, 1): four 16-bit uniforms summed (variance 4·(2^32-1)/12), centred and scaled.
+  // Exact in float: the sum is an integer below 2^18 and the scale is one rounding.
+  float Normal() {
+    const uint64_t r = Next();
+    const int32_t sum = static_cast<int32_t>((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) + (r >> 48));
+    constexpr float kScale = 1.7320508075688772f / 65535.0f;  // sqrt(3) / 65535 -> unit variance
+    return static_cast<float>(sum - 131070) * kScale;
+  }
+
+ private:
+  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t s_[4];
+};
+
+// Fills a new tensor with mean + stddev * N(0, 1).
+Tensor RandomTensor(Xoshiro256ss& rng, DType dtype, Shape shape, float mean, float stddev) {
+  Tensor t(dtype, std::move(shape));
+  constexpr size_t kChunk = 4096;
+  float buf[kChunk];
+  const size_t n = static_cast<size_t>(t.numel());
+  auto* out = static_cast<uint8_t*>(t.mutable_data());
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t m = std::min(kChunk, n - i);
+    for (size_t j = 0; j < m; ++j) buf[j] = mean + stddev * rng.Normal();
+    ConvertFromF32(buf, m, dtype, out + i * DTypeSize(dtype));
+  }
+  return t;
+}
+
+uint64_t BrickSeed(uint64_t seed, BrickKind kind, int layer, int index) {
+  uint64_t s = seed;
+  uint64_t h = SplitMix64(&s);
+  h ^= (static_cast<uint64_t>(kind) + 1) * 0x100000001b3ull;
+  h ^= static_cast<uint64_t>(static_cast<uint32_t>(layer + 1)) << 20;
+  h ^= static_cast<uint64_t>(static_cast<uint32_t>(index + 1)) << 40;
+  return SplitMix64(&h);
+}
+
+float InvSqrt(int64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); }
+
+}  // namespace
+
+Result<std::pair<ModelConfig, std::vector<BrickData>>> MakeRandomModel(const TestModelOptions& o) {
+  if (o.layers < 1 || o.d_model < 1 || o.ffd_hidden < 1 || o.gating_size < 1 || o.vocab < 1 || o.k_att < 1 ||
+      o.k_mlp < 1)
+    return InvalidArgument("MakeRandomModel: layers, sizes and k must be positive");
+  ModelConfig cfg;
+  cfg.n_layer = o.layers;
+  cfg.n_embd = cfg.att_hidden = o.d_model;
+  cfg.n_head = 1;
+  cfg.vocab_size = o.vocab;
+  cfg.ffd_hidden = o.ffd_hidden;
+  cfg.gating_size = o.gating_size;
+  cfg.k_att = o.k_att;
+  cfg.k_mlp = o.k_mlp;
+  cfg.dtype = o.dtype;
+  cfg.tie_word_embeddings = o.tie_word_embeddings;
+  const auto L = static_cast<size_t>(o.layers);
+  cfg.n_att_experts = o.attn_experts_per_layer.empty() ? std::vector<int64_t>(L, o.attn_experts) : o.attn_experts_per_layer;
+  cfg.n_mlp_experts = o.mlp_experts_per_layer.empty() ? std::vector<int64_t>(L, o.mlp_experts) : o.mlp_experts_per_layer;
+  if (cfg.n_att_experts.size() != L || cfg.n_mlp_experts.size() != L)
+    return InvalidArgument("MakeRandomModel: per-layer expert lists must have one entry per layer (" +
+                           std::to_string(L) + ")");
+  for (size_t i = 0; i < L; ++i)
+    if (cfg.n_att_experts[i] < o.k_att || cfg.n_mlp_experts[i] < o.k_mlp)
+      return InvalidArgument("MakeRandomModel: layer " + std::to_string(i) + " has fewer experts than top-k");
+
+  const int64_t D = o.d_model, F = o.ffd_hidden, G = o.gating_size, V = o.vocab;
+  const DType dt = o.dtype;
+  std::vector<BrickData> bricks;
+  const auto brick = [&](BrickKind kind, int layer, int index) -> std::pair<BrickData*, Xoshiro256ss> {
+    BrickData b;
+    b.kind = kind, b.layer = layer, b.index = index;
+    bricks.push_back(std::move(b));
+    return {&bricks.back(), Xoshiro256ss(BrickSeed(o.seed, kind, layer, index))};
+  };
+  const auto norm = [&](int layer, int slot) {
+    auto [b, rng] = brick(BrickKind::kNorm, layer, slot);
+    b->tensors.emplace_back("weight", RandomTensor(rng, dt, {D}, 1.0f, 0.1f));
+    b->tensors.emplace_back("bias", RandomTensor(rng, dt, {D}, 0.0f, 0.1f));
+  };
+  const auto router = [&](BrickKind kind, int layer, int64_t E) {
+    auto [b, rng] = brick(kind, layer, -1);
+    b->tensors.emplace_back("w1", RandomTensor(rng, dt, {G, D}, 0.0f, InvSqrt(D)));
+    b->tensors.emplace_back("b1", RandomTensor(rng, dt, {G}, 0.0f, 0.1f));
+    b->tensors.emplace_back("w2", RandomTensor(rng, dt, {E, G}, 0.0f, InvSqrt(G)));
+  };
+  const auto experts = [&](BrickKind kind, int layer, int64_t E, const char* n1, const char* n2, int64_t hidden) {
+    for (int e = 0; e < E; ++e) {
+      auto [b, rng] = brick(kind, layer, e);
+      b->tensors.emplace_back(n1, RandomTensor(rng, dt, {D, hidden}, 0.0f, InvSqrt(D)));
+      b->tensors.emplace_back(n2, RandomTensor(rng, dt, {hidden, D}, 0.0f, InvSqrt(hidden)));
+    }
+  };
+
+  bricks.reserve(3 + L * 4 + 2 + [&] {
+    size_t n = 0;
+    for (size_t i = 0; i < L; ++i) n += static_cast<size_t>(cfg.n_att_experts[i] + cfg.n_mlp_experts[i]);
+    return n;
+  }());  // pointers from brick() stay valid: no reallocation
+  {
+    auto [b, rng] = brick(BrickKind::kEmbedding, -1, -1);
+    b->tensors.emplace_back("weight", RandomTensor(rng, dt, {V, D}, 0.0f, 1.0f));
+  }
+  for (int i = 0; i < o.layers; ++i) {
+    const auto l = static_cast<size_t>(i);
+    norm(i, kNormAttn);
+    router(BrickKind::kAttnRouter, i, cfg.n_att_experts[l]);
+    experts(BrickKind::kAttnExpert, i, cfg.n_att_experts[l], "wq", "wo", D);
+    norm(i, kNormMlp);
+    router(BrickKind::kMlpRouter, i, cfg.n_mlp_experts[l]);
+    experts(BrickKind::kMlpExpert, i, cfg.n_mlp_experts[l], "w1", "w2", F);
+  }
+  norm(-1, kNormFinal);
+  {
+    BrickData head;
+    head.kind = BrickKind::kLmHead;
+    if (o.tie_word_embeddings) {
+      head.tensors.emplace_back("weight", bricks.front().tensors[0].second);
+    } else {
+      Xoshiro256ss rng(BrickSeed(o.seed, BrickKind::kLmHead, -1, -1));
+      head.tensors.emplace_back("weight", RandomTensor(rng, dt, {V, D}, 0.0f, InvSqrt(D)));
+    }
+    bricks.push_back(std::move(head));
+  }
+  return std::make_pair(std::move(cfg), std::move(bricks));
+}
+
+Status MakeTestModel(const std::string& dir, const TestModelOptions& opts, const WriteOptions& write_opts) {
+  BRICK_ASSIGN_OR_RETURN(auto model, MakeRandomModel(opts));
+  return WriteHfCheckpoint(dir, model.first, model.second, write_opts);
+}
+
+}  // namespace brickrt
