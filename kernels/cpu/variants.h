@@ -2,6 +2,8 @@
 // the dispatchers can choose at run time and the tests can check every variant against its reference.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -38,23 +40,32 @@ void GeluErfAvx512(float* x, int64_t n);
 void GeluTanhAvx512(float* x, int64_t n);
 
 // ---- stick-breaking, one query over keys 0..n_keys-1 (newest = n_keys-1), exact early stop ------
-// q, out F32 [d]; k, v F32 [n_keys, d] with row stride ldkv.
+// Keys per block of the scan: logits are computed this many at a time, newest first, so the early
+// stop wastes at most one block of dot products.
+inline constexpr int kStickBreakBlock = 32;
+// q, out F32 [d]; k, v F32 [n_keys, d] with row stride ldkv; logits: scratch F32 [kStickBreakBlock].
 void StickBreakQueryPortable(const float* q, const float* k, const float* v, int64_t ldkv, int64_t n_keys,
-                             int64_t d, float scale, float* out);
+                             int64_t d, float scale, float* out, float* logits);
 void StickBreakQueryAvx512(const float* q, const float* k, const float* v, int64_t ldkv, int64_t n_keys,
-                           int64_t d, float scale, float* out);
-// Prefill with an explicit query kernel (same contract as StickBreakPrefill).
+                           int64_t d, float scale, float* out, float* logits);
 using StickBreakQueryFn = void (*)(const float*, const float*, const float*, int64_t, int64_t, int64_t, float,
-                                   float*);
+                                   float*, float*);
+// Prefill with an explicit query kernel (same contract as StickBreakPrefill).
 void StickBreakPrefillWith(StickBreakQueryFn fn, const float* q, int64_t ldq, int64_t n, const int64_t* positions,
                            const float* k, const float* v, int64_t ldkv, int64_t d, float scale, float* out,
-                           int64_t ldo, ThreadPool* pool);
+                           int64_t ldo, float* workspace, ThreadPool* pool);
 
-// Keys per block of the stick-breaking scan: logits are computed this many at a time, newest first,
-// so the early stop wastes at most one block of dot products.
-inline constexpr int kStickBreakBlock = 32;
-
-// Stable log σ(x) = min(x, 0) − log1p(exp(−|x|)); never overflows, exact limits at ±∞.
-float LogSigmoid(float x);
+// One step of the backward scan for a key with logit l, given the log-remainder r of the newer keys:
+// its weight a = σ(l)·exp(r) and the next remainder r + log σ(−l), with the stable
+// log σ(x) = min(x, 0) − log1p(exp(−|x|)) (both share the log1p term). Inline and shared by both
+// variants so that they agree bit for bit.
+struct StickBreakStep {
+  float a;
+  float r_next;
+};
+inline StickBreakStep StickBreakStepAt(float l, float r) {
+  const float t = std::log1p(std::exp(-std::fabs(l)));
+  return {std::exp(std::min(l, 0.0f) - t + r), r + (std::min(-l, 0.0f) - t)};
+}
 
 }  // namespace brickrt::kernels::internal
