@@ -1,0 +1,109 @@
+// Route -> group by expert -> run each expert on its rows -> gated scatter-add, for both blocks.
+#include "bricks/blocks.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/stickbreak.h"
+
+namespace brickrt {
+namespace {
+
+// Gathers the rows of expert e's pairs from src [*, D] into dst [count, D].
+void GatherRows(const ExpertGroups& g, int64_t e, const float* src, int64_t D, float* dst) {
+  for (int32_t p = g.offsets[e], r = 0; p < g.offsets[e + 1]; ++p, ++r) {
+    std::memcpy(dst + r * D, src + static_cast<int64_t>(g.rows[p]) * D, static_cast<size_t>(D) * sizeof(float));
+  }
+}
+
+// h[row] += gate · y for every pair of expert e. Pairs are combined in expert order; the result
+// differs from the reference's slot order only by F32 rounding.
+void ScatterAddGated(const ExpertGroups& g, int64_t e, const float* y, int64_t D, float* h) {
+  for (int32_t p = g.offsets[e], r = 0; p < g.offsets[e + 1]; ++p, ++r) {
+    float* dst = h + static_cast<int64_t>(g.rows[p]) * D;
+    const float* src = y + r * D;
+    const float gate = g.gates[p];
+    for (int64_t d = 0; d < D; ++d) dst[d] += gate * src[d];
+  }
+}
+
+}  // namespace
+
+void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, const StepRows& rows,
+                       KvCache* const* caches, Workspace& ws, ThreadPool* pool) {
+  const int64_t n = rows.n, D = cfg.n_embd, A = cfg.att_hidden;
+  const int k = cfg.k_att;
+  float* h = ws.hidden.mutable_data_as<float>();
+  float* x = ws.normed.mutable_data_as<float>();
+  layer.ln1.Apply(h, n, x);
+  // K = V = LN₁(h): the new rows join their sequence's cache before anyone attends.
+  for (int64_t r = 0; r < n; ++r) {
+    std::memcpy(caches[rows.seq[r]]->layer(l) + rows.pos[r] * D, x + r * D, static_cast<size_t>(D) * sizeof(float));
+  }
+
+  float* gates = ws.gates.mutable_data_as<float>();
+  layer.attn_router.Route(x, n, k, gates, ws.ids.data(), ws.router.mutable_data_as<float>(), pool);
+  ExpertGroups& g = ws.groups;
+  g.Build(ws.ids.data(), gates, n, k, layer.attn_router.n_experts());
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(cfg.head_dim()));
+  float* xin = ws.pair_in.mutable_data_as<float>();
+  float* q = ws.pair_mid.mutable_data_as<float>();
+  float* o = ws.pair_mid2.mutable_data_as<float>();
+  float* y = ws.pair_out.mutable_data_as<float>();
+  int64_t* pos = ws.positions.data();
+  for (int64_t e = 0; e < g.n_experts; ++e) {
+    const int64_t c = g.count(e);
+    if (c == 0) continue;  // empty groups are normal (G15)
+    const AttentionExpert& expert = *layer.attn[static_cast<size_t>(e)];
+    GatherRows(g, e, x, D, xin);
+    kernels::Matmul(xin, c, D, expert.wq().data(), expert.wq().dtype(), A, q, pool);
+    // Attention per sequence: the pairs of one expert are in row order, so each sequence's rows
+    // form one run.
+    const int32_t* pair_rows = g.rows.data() + g.offsets[e];
+    for (int64_t begin = 0; begin < c;) {
+      const int32_t s = rows.seq[pair_rows[begin]];
+      int64_t end = begin;
+      while (end < c && rows.seq[pair_rows[end]] == s) {
+        pos[end] = rows.pos[pair_rows[end]];
+        ++end;
+      }
+      const float* kv = caches[s]->layer(l);
+      if (end - begin == 1) {
+        kernels::StickBreakDecode(q + begin * A, kv, kv, D, pos[begin] + 1, A, scale, o + begin * A);
+      } else {
+        kernels::StickBreakPrefill(q + begin * A, A, end - begin, pos + begin, kv, kv, D, A, scale, o + begin * A, A,
+                                   ws.attn_scratch.mutable_data_as<float>(), pool);
+      }
+      begin = end;
+    }
+    kernels::Matmul(o, c, A, expert.wo().data(), expert.wo().dtype(), D, y, pool);
+    ScatterAddGated(g, e, y, D, h);
+  }
+}
+
+void RunMlpBlock(const Layer& layer, const ModelConfig& cfg, int64_t n, Workspace& ws, ThreadPool* pool) {
+  const int64_t D = cfg.n_embd;
+  const int k = cfg.k_mlp;
+  float* h = ws.hidden.mutable_data_as<float>();
+  float* x = ws.normed.mutable_data_as<float>();
+  layer.ln2.Apply(h, n, x);
+  float* gates = ws.gates.mutable_data_as<float>();
+  layer.mlp_router.Route(x, n, k, gates, ws.ids.data(), ws.router.mutable_data_as<float>(), pool);
+  ExpertGroups& g = ws.groups;
+  g.Build(ws.ids.data(), gates, n, k, layer.mlp_router.n_experts());
+
+  float* xin = ws.pair_in.mutable_data_as<float>();
+  float* mid = ws.pair_mid.mutable_data_as<float>();
+  float* y = ws.pair_out.mutable_data_as<float>();
+  for (int64_t e = 0; e < g.n_experts; ++e) {
+    const int64_t c = g.count(e);
+    if (c == 0) continue;
+    GatherRows(g, e, x, D, xin);
+    layer.mlp[static_cast<size_t>(e)]->Forward(xin, c, y, mid, pool);
+    ScatterAddGated(g, e, y, D, h);
+  }
+}
+
+}  // namespace brickrt

@@ -1,0 +1,32 @@
+// The two modular blocks of a ModuleFormer layer, run on all new rows of a step at once:
+//   h += MoA(LN₁(h))   — mixture of stick-breaking attention experts over the shared K = V = LN₁ cache
+//   h += MoE(LN₂(h))   — mixture of MLP experts
+// Each routes every row, groups rows by expert, runs every expert once on its rows and combines the
+// outputs with the (unrenormalised) gates.
+#pragma once
+
+#include <cstdint>
+
+#include "bricks/kv_cache.h"
+#include "bricks/model.h"
+#include "bricks/workspace.h"
+#include "core/thread_pool.h"
+
+namespace brickrt {
+
+// Which sequence and absolute position each row of the step belongs to. Rows of one sequence are
+// contiguous and in ascending position.
+struct StepRows {
+  int64_t n = 0;
+  const int32_t* seq = nullptr;  // [n] index into the caches array
+  const int64_t* pos = nullptr;  // [n]
+};
+
+// ws.hidden [n, D] is updated in place. Writes this layer's LN₁ rows into the caches at (seq, pos)
+// before attending, since a token attends to itself.
+void RunAttentionBlock(const Layer& layer, int64_t layer_index, const ModelConfig& cfg, const StepRows& rows,
+                       KvCache* const* caches, Workspace& ws, ThreadPool* pool);
+
+void RunMlpBlock(const Layer& layer, const ModelConfig& cfg, int64_t n, Workspace& ws, ThreadPool* pool);
+
+}  // namespace brickrt

@@ -1,0 +1,109 @@
+// Model assembly: index the bricks by (kind, layer, index), check completeness, build each brick.
+#include "bricks/model.h"
+
+#include <map>
+#include <tuple>
+
+namespace brickrt {
+namespace {
+
+using Key = std::tuple<int, int, int>;  // kind, layer, index
+Key KeyOf(BrickKind kind, int layer, int index) { return {static_cast<int>(kind), layer, index}; }
+
+}  // namespace
+
+Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, const std::vector<BrickData>& bricks) {
+  if (cfg.n_layer <= 0 || cfg.n_embd <= 0 || cfg.vocab_size <= 0)
+    return InvalidArgument("model config: n_layer, n_embd and vocab_size must be positive");
+  if (cfg.n_head != 1 || cfg.att_hidden != cfg.n_embd)
+    return Unsupported("model config: brickrt supports n_head == 1 and att_hidden == n_embd (identity key/value maps)");
+  if (static_cast<int64_t>(cfg.n_att_experts.size()) != cfg.n_layer ||
+      static_cast<int64_t>(cfg.n_mlp_experts.size()) != cfg.n_layer)
+    return InvalidArgument("model config: per-layer expert counts must have n_layer entries");
+
+  std::map<Key, const BrickData*> by_key;
+  for (const BrickData& b : bricks) {
+    if (!by_key.emplace(KeyOf(b.kind, b.layer, b.index), &b).second)
+      return InvalidArgument("brick " + b.Name() + " appears twice");
+  }
+  auto find = [&](BrickKind kind, int layer, int index) -> Result<const BrickData*> {
+    auto it = by_key.find(KeyOf(kind, layer, index));
+    if (it == by_key.end()) {
+      BrickData probe;
+      probe.kind = kind;
+      probe.layer = layer;
+      probe.index = index;
+      return NotFound("brick " + probe.Name() + " (" + BrickKindName(kind) + ") is missing");
+    }
+    return it->second;
+  };
+
+  auto m = std::make_shared<Model>();
+  m->cfg_ = cfg;
+  const float eps = cfg.layer_norm_eps;
+  BRICK_ASSIGN_OR_RETURN(const BrickData* embed, find(BrickKind::kEmbedding, -1, -1));
+  BRICK_ASSIGN_OR_RETURN(m->embedding_, Embedding::FromData(*embed, cfg.vocab_size, cfg.n_embd));
+
+  for (int l = 0; l < cfg.n_layer; ++l) {
+    Layer layer;
+    const int64_t ea = cfg.n_att_experts[l], em = cfg.n_mlp_experts[l];
+    if (cfg.k_att < 1 || cfg.k_att > ea || cfg.k_mlp < 1 || cfg.k_mlp > em) {
+      return InvalidArgument("layer " + std::to_string(l) + ": top-k (k_att " + std::to_string(cfg.k_att) + ", k_mlp " +
+                             std::to_string(cfg.k_mlp) + ") must be between 1 and the layer's expert count (" +
+                             std::to_string(ea) + " attention, " + std::to_string(em) + " MLP)");
+    }
+    BRICK_ASSIGN_OR_RETURN(const BrickData* ln1, find(BrickKind::kNorm, l, kNormAttn));
+    BRICK_ASSIGN_OR_RETURN(layer.ln1, Norm::FromData(*ln1, cfg.n_embd, eps));
+    BRICK_ASSIGN_OR_RETURN(const BrickData* ar, find(BrickKind::kAttnRouter, l, -1));
+    BRICK_ASSIGN_OR_RETURN(layer.attn_router, Router::FromData(*ar, cfg.n_embd, cfg.gating_size, ea));
+    for (int e = 0; e < ea; ++e) {
+      BRICK_ASSIGN_OR_RETURN(const BrickData* b, find(BrickKind::kAttnExpert, l, e));
+      BRICK_ASSIGN_OR_RETURN(auto expert, AttentionExpert::FromData(*b, cfg));
+      layer.attn.push_back(std::move(expert));
+    }
+    BRICK_ASSIGN_OR_RETURN(const BrickData* ln2, find(BrickKind::kNorm, l, kNormMlp));
+    BRICK_ASSIGN_OR_RETURN(layer.ln2, Norm::FromData(*ln2, cfg.n_embd, eps));
+    BRICK_ASSIGN_OR_RETURN(const BrickData* mr, find(BrickKind::kMlpRouter, l, -1));
+    BRICK_ASSIGN_OR_RETURN(layer.mlp_router, Router::FromData(*mr, cfg.n_embd, cfg.gating_size, em));
+    for (int e = 0; e < em; ++e) {
+      BRICK_ASSIGN_OR_RETURN(const BrickData* b, find(BrickKind::kMlpExpert, l, e));
+      BRICK_ASSIGN_OR_RETURN(auto expert, MlpExpert::FromData(*b, cfg));
+      layer.mlp.push_back(std::move(expert));
+    }
+    m->layers_.push_back(std::move(layer));
+  }
+  BRICK_ASSIGN_OR_RETURN(const BrickData* lnf, find(BrickKind::kNorm, -1, kNormFinal));
+  BRICK_ASSIGN_OR_RETURN(m->ln_f_, Norm::FromData(*lnf, cfg.n_embd, eps));
+  auto head = by_key.find(KeyOf(BrickKind::kLmHead, -1, -1));
+  if (head == by_key.end() && !cfg.tie_word_embeddings) return NotFound("brick lm_head (lm_head) is missing");
+  const BrickData& head_brick = head != by_key.end() ? *head->second : *embed;
+  BRICK_ASSIGN_OR_RETURN(m->lm_head_, LmHead::FromData(head_brick, cfg.vocab_size, cfg.n_embd));
+  return std::shared_ptr<const Model>(std::move(m));
+}
+
+int64_t Model::ActiveWeightBytesPerToken() const {
+  const int64_t es = static_cast<int64_t>(DTypeSize(cfg_.dtype));
+  const int64_t D = cfg_.n_embd, A = cfg_.att_hidden, F = cfg_.ffd_hidden, G = cfg_.gating_size;
+  int64_t bytes = D * es + D * cfg_.vocab_size * es + 2 * D * 4;  // embedding row, lm_head, ln_f
+  for (int64_t l = 0; l < cfg_.n_layer; ++l) {
+    const int64_t ea = cfg_.n_att_experts[l], em = cfg_.n_mlp_experts[l];
+    bytes += 4 * D * 4;                                         // two norms (F32)
+    bytes += (D * G + G * ea + D * G + G * em) * es + 2 * G * 4;  // routers
+    bytes += cfg_.k_att * 2 * D * A * es + cfg_.k_mlp * 2 * D * F * es;
+  }
+  return bytes;
+}
+
+int64_t Model::TotalWeightBytes() const {
+  const int64_t es = static_cast<int64_t>(DTypeSize(cfg_.dtype));
+  const int64_t D = cfg_.n_embd, A = cfg_.att_hidden, F = cfg_.ffd_hidden, G = cfg_.gating_size;
+  int64_t bytes = 2 * cfg_.vocab_size * D * es + 2 * D * 4;
+  for (int64_t l = 0; l < cfg_.n_layer; ++l) {
+    const int64_t ea = cfg_.n_att_experts[l], em = cfg_.n_mlp_experts[l];
+    bytes += 4 * D * 4 + (2 * D * G + G * (ea + em)) * es + 2 * G * 4;
+    bytes += ea * 2 * D * A * es + em * 2 * D * F * es;
+  }
+  return bytes;
+}
+
+}  // namespace brickrt

@@ -1,0 +1,54 @@
+// Model: a runnable ModuleFormer assembled from bricks. Immutable once built; expert bricks are
+// shared_ptr so a later swap can replace one without copying the rest.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "bricks/embedding.h"
+#include "bricks/experts.h"
+#include "bricks/lm_head.h"
+#include "bricks/norm.h"
+#include "bricks/router.h"
+#include "core/brick_data.h"
+#include "core/model_config.h"
+#include "core/status.h"
+
+namespace brickrt {
+
+struct Layer {
+  Norm ln1;
+  Router attn_router;
+  std::vector<std::shared_ptr<const AttentionExpert>> attn;  // [E_a of this layer]
+  Norm ln2;
+  Router mlp_router;
+  std::vector<std::shared_ptr<const MlpExpert>> mlp;  // [E_m of this layer]
+};
+
+class Model {
+ public:
+  // Validates that every brick the config calls for is present exactly once with the right shapes
+  // (per-layer expert counts from cfg.n_att_experts / n_mlp_experts) and builds the model. Errors
+  // name the missing or malformed brick.
+  static Result<std::shared_ptr<const Model>> Build(const ModelConfig& cfg, const std::vector<BrickData>& bricks);
+
+  const ModelConfig& config() const { return cfg_; }
+  const Embedding& embedding() const { return embedding_; }
+  const std::vector<Layer>& layers() const { return layers_; }
+  const Norm& ln_f() const { return ln_f_; }
+  const LmHead& lm_head() const { return lm_head_; }
+
+  // Bytes of weights one token reads in decode: routers, k_att + k_mlp experts per layer, norms,
+  // one embedding row and the whole lm_head (the decode roofline's numerator, without the cache).
+  int64_t ActiveWeightBytesPerToken() const;
+  int64_t TotalWeightBytes() const;
+
+ private:
+  ModelConfig cfg_;
+  Embedding embedding_;
+  std::vector<Layer> layers_;
+  Norm ln_f_;
+  LmHead lm_head_;
+};
+
+}  // namespace brickrt

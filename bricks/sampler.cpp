@@ -1,0 +1,108 @@
+// Sampling: candidates are sorted only as far as needed (top-k, or a growing prefix for top-p).
+#include "bricks/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace brickrt {
+
+Status ValidateSampling(const SamplingParams& p) {
+  if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature))
+    return InvalidArgument("temperature must be a finite number >= 0 (0 means greedy)");
+  if (p.top_k < 0) return InvalidArgument("top-k must be >= 0 (0 means off)");
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return InvalidArgument("top-p must be in (0, 1] (1 means off)");
+  return Status::Ok();
+}
+
+Rng::Rng(uint64_t seed) {
+  uint64_t x = seed;
+  for (uint64_t& s : s_) {  // splitmix64
+    x += 0x9e3779b97f4a7c15ull;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    s = z ^ (z >> 31);
+  }
+}
+
+uint64_t Rng::Next() {
+  auto rotl = [](uint64_t v, int k) { return (v << k) | (v >> (64 - k)); };
+  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+double Rng::Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+
+Sampler::Sampler(const SamplingParams& params, int64_t vocab)
+    : p_(params), vocab_(vocab), rng_(params.seed), order_(static_cast<size_t>(vocab)), probs_(static_cast<size_t>(vocab)) {}
+
+int32_t Sampler::Sample(const float* logits) {
+  if (p_.temperature == 0.0f) {
+    int32_t best = 0;
+    for (int64_t i = 1; i < vocab_; ++i)
+      if (logits[i] > logits[best]) best = static_cast<int32_t>(i);
+    return best;
+  }
+  return SampleFiltered(logits);
+}
+
+int32_t Sampler::SampleFiltered(const float* logits) {
+  const float inv_t = 1.0f / p_.temperature;
+  float max_logit = logits[0];
+  for (int64_t i = 1; i < vocab_; ++i) max_logit = std::max(max_logit, logits[i]);
+  // Unnormalised probabilities; the normaliser is summed over the kept candidates below.
+  for (int64_t i = 0; i < vocab_; ++i) {
+    probs_[static_cast<size_t>(i)] = std::exp((logits[i] - max_logit) * inv_t);
+    order_[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+  }
+  // Descending probability, ties to the lower id: a total order, so results are reproducible.
+  auto higher = [&](int32_t a, int32_t b) {
+    return probs_[static_cast<size_t>(a)] > probs_[static_cast<size_t>(b)] ||
+           (probs_[static_cast<size_t>(a)] == probs_[static_cast<size_t>(b)] && a < b);
+  };
+  int64_t n = vocab_;
+  if (p_.top_k > 0 && p_.top_k < n) n = p_.top_k;
+  int64_t sorted = 0;  // order_[0, sorted) is sorted
+  if (p_.top_p < 1.0f) {
+    double total = 0.0;
+    for (int64_t i = 0; i < n; ++i) total += probs_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
+    if (n < vocab_) {  // top-k first: the mass is over the k best only
+      std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), higher);
+      total = 0.0;
+      for (int64_t i = 0; i < n; ++i) total += probs_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
+      sorted = n;
+    }
+    // Grow the sorted prefix until it holds top_p of the mass (usually a few dozen tokens).
+    double cum = 0.0;
+    int64_t keep = 0;
+    for (int64_t want = std::min<int64_t>(64, n);; want = std::min(n, want * 4)) {
+      if (want > sorted) {
+        std::partial_sort(order_.begin() + sorted, order_.begin() + want, order_.begin() + n, higher);
+        sorted = want;
+      }
+      while (keep < sorted && cum < p_.top_p * total) cum += probs_[static_cast<size_t>(order_[static_cast<size_t>(keep++)])];
+      if (cum >= p_.top_p * total || sorted == n) break;
+    }
+    n = std::max<int64_t>(keep, 1);
+  } else if (n < vocab_) {
+    std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), higher);
+  }
+  double mass = 0.0;
+  for (int64_t i = 0; i < n; ++i) mass += probs_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
+  const double u = rng_.Uniform() * mass;
+  double cum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    cum += probs_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
+    if (u < cum) return order_[static_cast<size_t>(i)];
+  }
+  return order_[static_cast<size_t>(n - 1)];
+}
+
+}  // namespace brickrt

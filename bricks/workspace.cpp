@@ -1,0 +1,31 @@
+// Workspace sizing.
+#include "bricks/workspace.h"
+
+#include <algorithm>
+
+#include "kernels/cpu/stickbreak.h"
+
+namespace brickrt {
+
+Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int n_threads) : max_rows(rows) {
+  const int64_t D = cfg.n_embd, A = cfg.att_hidden, F = cfg.ffd_hidden, G = cfg.gating_size;
+  int64_t e_max = 1;
+  for (int64_t e : cfg.n_att_experts) e_max = std::max(e_max, e);
+  for (int64_t e : cfg.n_mlp_experts) e_max = std::max(e_max, e);
+  const int64_t k_max = std::max(cfg.k_att, cfg.k_mlp);
+  const int64_t pairs = rows * k_max;
+  hidden = Tensor(DType::kF32, {rows, D});
+  normed = Tensor(DType::kF32, {rows, D});
+  router = Tensor(DType::kF32, {rows, G + e_max});
+  gates = Tensor(DType::kF32, {rows, k_max});
+  ids.resize(static_cast<size_t>(rows * k_max));
+  pair_in = Tensor(DType::kF32, {pairs, std::max(D, A)});
+  pair_mid = Tensor(DType::kF32, {pairs, std::max(A, F)});
+  pair_mid2 = Tensor(DType::kF32, {pairs, A});
+  pair_out = Tensor(DType::kF32, {pairs, D});
+  positions.resize(static_cast<size_t>(pairs));
+  attn_scratch = Tensor(DType::kF32, {std::max<int64_t>(1, kernels::StickBreakWorkspaceFloats(max_keys, n_threads))});
+  groups.Reserve(pairs, e_max);
+}
+
+}  // namespace brickrt

@@ -1,0 +1,32 @@
+// Workspace: every scratch buffer one forward step needs, sized once for the largest step a session
+// allows, so prefill and decode never allocate.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "bricks/dispatch.h"
+#include "core/model_config.h"
+#include "core/tensor.h"
+
+namespace brickrt {
+
+struct Workspace {
+  Workspace(const ModelConfig& cfg, int64_t max_rows, int64_t max_keys, int n_threads);
+
+  int64_t max_rows = 0;
+  Tensor hidden;        // F32 [R, D]   residual stream
+  Tensor normed;        // F32 [R, D]   LN output (also the new cache rows)
+  Tensor router;        // F32 [R, G + E_max]
+  Tensor gates;         // F32 [R, k_max]
+  std::vector<int32_t> ids;  // [R, k_max] expert ids
+  Tensor pair_in;       // F32 [R·k_max, max(D, A)]  rows gathered by expert
+  Tensor pair_mid;      // F32 [R·k_max, max(A, F)]  queries / attention output / MLP hidden
+  Tensor pair_mid2;     // F32 [R·k_max, A]          attention output
+  Tensor pair_out;      // F32 [R·k_max, D]          expert outputs before gating
+  std::vector<int64_t> positions;  // [R·k_max] absolute position of each gathered row
+  Tensor attn_scratch;  // F32 [StickBreakWorkspaceFloats(max_keys, threads)]
+  ExpertGroups groups;
+};
+
+}  // namespace brickrt

@@ -1,0 +1,15 @@
+// The brick subcommands. Each returns the process exit code: 0 success, 1 failure, 2 usage error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace brickrt::cli {
+
+int RunCommand(const std::vector<std::string>& args);
+int MakeTestModelCommand(const std::vector<std::string>& args);
+
+// Prints "brick <command>: error: <message>" on stderr (one line) and returns `code`.
+int Fail(const std::string& command, const std::string& message, int code = 1);
+
+}  // namespace brickrt::cli
