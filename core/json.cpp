@@ -9,53 +9,11 @@
 
 namespace brickrt {
 
-JsonValue JsonValue::Bool(bool b) {
-  JsonValue v;
-  v.type_ = Type::kBool, v.bool_ = b;
-  return v;
-}
-JsonValue JsonValue::Number(double d) {
-  JsonValue v;
-  v.type_ = Type::kNumber, v.num_ = d;
-  return v;
-}
-JsonValue JsonValue::Int(int64_t i) {
-  JsonValue v;
-  v.type_ = Type::kNumber, v.num_ = static_cast<double>(i), v.int_ = i, v.has_int_ = true;
-  return v;
-}
-JsonValue JsonValue::String(std::string s) {
-  JsonValue v;
-  v.type_ = Type::kString, v.str_ = std::move(s);
-  return v;
-}
-JsonValue JsonValue::MakeArray(Array items) {
-  JsonValue v;
-  v.type_ = Type::kArray, v.arr_ = std::move(items);
-  return v;
-}
-JsonValue JsonValue::MakeObject(Object members) {
-  JsonValue v;
-  v.type_ = Type::kObject, v.obj_ = std::move(members);
-  return v;
-}
-
-#define BRICK_JSON_CHECK(pred, what) BRICK_ASSERT(pred, "JSON value is not " what)
-bool JsonValue::as_bool() const { BRICK_JSON_CHECK(is_bool(), "a bool"); return bool_; }
-double JsonValue::as_double() const { BRICK_JSON_CHECK(is_number(), "a number"); return num_; }
-const std::string& JsonValue::as_string() const { BRICK_JSON_CHECK(is_string(), "a string"); return str_; }
-const JsonValue::Array& JsonValue::as_array() const { BRICK_JSON_CHECK(is_array(), "an array"); return arr_; }
-const JsonValue::Object& JsonValue::as_object() const { BRICK_JSON_CHECK(is_object(), "an object"); return obj_; }
-JsonValue::Array& JsonValue::mutable_array() { BRICK_JSON_CHECK(is_array(), "an array"); return arr_; }
-JsonValue::Object& JsonValue::mutable_object() { BRICK_JSON_CHECK(is_object(), "an object"); return obj_; }
-#undef BRICK_JSON_CHECK
-
 std::optional<int64_t> JsonValue::as_int64() const {
   if (!is_number()) return std::nullopt;
   if (has_int_) return int_;
   // 2^63 is exactly representable; anything >= it does not fit.
-  if (std::isfinite(num_) && std::trunc(num_) == num_ && num_ >= -9223372036854775808.0 &&
-      num_ < 9223372036854775808.0)
+  if (std::isfinite(num_) && std::trunc(num_) == num_ && num_ >= -9223372036854775808.0 && num_ < 9223372036854775808.0)
     return static_cast<int64_t>(num_);
   return std::nullopt;
 }
@@ -85,12 +43,18 @@ void JsonValue::Append(JsonValue value) {
 
 const char* JsonValue::TypeName(Type t) {
   switch (t) {
-    case Type::kNull: return "null";
-    case Type::kBool: return "bool";
-    case Type::kNumber: return "number";
-    case Type::kString: return "string";
-    case Type::kArray: return "array";
-    case Type::kObject: return "object";
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return "bool";
+    case Type::kNumber:
+      return "number";
+    case Type::kString:
+      return "string";
+    case Type::kArray:
+      return "array";
+    case Type::kObject:
+      return "object";
   }
   return "?";
 }
@@ -134,14 +98,13 @@ class Parser {
         ++col;
       }
     }
-    return InvalidArgument("line " + std::to_string(line) + ":" + std::to_string(col) + ": expected " +
-                           expected + ", found " + found);
+    return InvalidArgument("line " + std::to_string(line) + ":" + std::to_string(col) + ": expected " + expected +
+                           ", found " + found);
   }
   Status Error(const std::string& expected) const { return ErrorAt(pos_, expected, Found()); }
 
   void SkipWs() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
   }
 
   bool Literal(std::string_view word) {
@@ -153,8 +116,10 @@ class Parser {
   Status ParseValue(int depth, JsonValue* out) {
     if (pos_ >= s_.size()) return Error("a value");
     switch (s_[pos_]) {
-      case '{': return ParseObject(depth + 1, out);
-      case '[': return ParseArray(depth + 1, out);
+      case '{':
+        return ParseObject(depth + 1, out);
+      case '[':
+        return ParseArray(depth + 1, out);
       case '"': {
         std::string str;
         BRICK_RETURN_IF_ERROR(ParseString(&str));
@@ -162,13 +127,22 @@ class Parser {
         return Status::Ok();
       }
       case 't':
-        if (Literal("true")) { *out = JsonValue::Bool(true); return Status::Ok(); }
+        if (Literal("true")) {
+          *out = JsonValue::Bool(true);
+          return Status::Ok();
+        }
         break;
       case 'f':
-        if (Literal("false")) { *out = JsonValue::Bool(false); return Status::Ok(); }
+        if (Literal("false")) {
+          *out = JsonValue::Bool(false);
+          return Status::Ok();
+        }
         break;
       case 'n':
-        if (Literal("null")) { *out = JsonValue(); return Status::Ok(); }
+        if (Literal("null")) {
+          *out = JsonValue();
+          return Status::Ok();
+        }
         break;
       default:
         if (s_[pos_] == '-' || (s_[pos_] >= '0' && s_[pos_] <= '9')) return ParseNumber(out);
@@ -198,7 +172,8 @@ class Parser {
       const size_t key_pos = pos_;
       std::string key;
       BRICK_RETURN_IF_ERROR(ParseString(&key));
-      if (obj.Find(key) != nullptr) return ErrorAt(key_pos, "a unique key", "duplicate key \"" + JsonEscape(key) + "\"");
+      if (obj.Find(key) != nullptr)
+        return ErrorAt(key_pos, "a unique key", "duplicate key \"" + JsonEscape(key) + "\"");
       SkipWs();
       if (pos_ >= s_.size() || s_[pos_] != ':') return Error("':'");
       ++pos_;
@@ -346,13 +321,13 @@ class Parser {
     if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
     if (c >= 0xe0 && c <= 0xef) {
       if (!cont(1) || !cont(2)) return 0;
-      if (c == 0xe0 && b(1) < 0xa0) return 0;  // overlong
+      if (c == 0xe0 && b(1) < 0xa0) return 0;   // overlong
       if (c == 0xed && b(1) >= 0xa0) return 0;  // UTF-16 surrogate
       return 3;
     }
     if (c >= 0xf0 && c <= 0xf4) {
       if (!cont(1) || !cont(2) || !cont(3)) return 0;
-      if (c == 0xf0 && b(1) < 0x90) return 0;  // overlong
+      if (c == 0xf0 && b(1) < 0x90) return 0;   // overlong
       if (c == 0xf4 && b(1) >= 0x90) return 0;  // > U+10FFFF
       return 4;
     }
@@ -385,27 +360,45 @@ class Parser {
       if (pos_ >= s_.size()) return Error("an escape character");
       const char e = s_[pos_++];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case '/': out->push_back('/'); break;
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         case 'u': {
           const size_t esc_pos = pos_ - 2;
           uint32_t cp = 0;
           BRICK_RETURN_IF_ERROR(ParseHex4(&cp));
           if (cp >= 0xdc00 && cp <= 0xdfff)
-            return ErrorAt(esc_pos, "a high surrogate before a low one", "lone low surrogate \\u" + std::string(s_.substr(esc_pos + 2, 4)));
+            return ErrorAt(esc_pos, "a high surrogate before a low one",
+                           "lone low surrogate \\u" + std::string(s_.substr(esc_pos + 2, 4)));
           if (cp >= 0xd800 && cp <= 0xdbff) {
             if (s_.substr(pos_, 2) != "\\u") return Error("\\u low surrogate after high surrogate");
             pos_ += 2;
             uint32_t lo = 0;
             BRICK_RETURN_IF_ERROR(ParseHex4(&lo));
             if (lo < 0xdc00 || lo > 0xdfff)
-              return ErrorAt(pos_ - 6, "a low surrogate (\\uDC00-\\uDFFF)", "\\u" + std::string(s_.substr(pos_ - 4, 4)));
+              return ErrorAt(pos_ - 6, "a low surrogate (\\uDC00-\\uDFFF)",
+                             "\\u" + std::string(s_.substr(pos_ - 4, 4)));
             cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
           }
           AppendUtf8(cp, out);
@@ -430,8 +423,12 @@ void DumpTo(const JsonValue& v, int indent, int level, std::string* out) {
     out->append(static_cast<size_t>(indent * lvl), ' ');
   };
   switch (v.type()) {
-    case JsonValue::Type::kNull: out->append("null"); return;
-    case JsonValue::Type::kBool: out->append(v.as_bool() ? "true" : "false"); return;
+    case JsonValue::Type::kNull:
+      out->append("null");
+      return;
+    case JsonValue::Type::kBool:
+      out->append(v.as_bool() ? "true" : "false");
+      return;
     case JsonValue::Type::kNumber: {
       char buf[40];
       std::to_chars_result r;
@@ -448,7 +445,9 @@ void DumpTo(const JsonValue& v, int indent, int level, std::string* out) {
       out->append(buf, r.ptr);
       return;
     }
-    case JsonValue::Type::kString: out->append(JsonQuote(v.as_string())); return;
+    case JsonValue::Type::kString:
+      out->append(JsonQuote(v.as_string()));
+      return;
     case JsonValue::Type::kArray: {
       const auto& a = v.as_array();
       out->push_back('[');
@@ -490,13 +489,27 @@ std::string JsonEscape(std::string_view s) {
   for (char ch : s) {
     const unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\b':
+        out.append("\\b");
+        break;
+      case '\f':
+        out.append("\\f");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];

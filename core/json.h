@@ -20,13 +20,25 @@ class JsonValue {
   using Object = std::vector<std::pair<std::string, JsonValue>>;  // key order as written
 
   JsonValue() = default;  // null
-  static JsonValue Bool(bool b);
-  static JsonValue Number(double d);
+  static JsonValue Bool(bool b) {
+    return Make(Type::kBool, [&](JsonValue& v) { v.bool_ = b; });
+  }
+  static JsonValue Number(double d) {
+    return Make(Type::kNumber, [&](JsonValue& v) { v.num_ = d; });
+  }
   // An integer kept exactly (as_int64() returns it even beyond 2^53).
-  static JsonValue Int(int64_t i);
-  static JsonValue String(std::string s);
-  static JsonValue MakeArray(Array items = {});
-  static JsonValue MakeObject(Object members = {});
+  static JsonValue Int(int64_t i) {
+    return Make(Type::kNumber, [&](JsonValue& v) { v.num_ = static_cast<double>(i), v.int_ = i, v.has_int_ = true; });
+  }
+  static JsonValue String(std::string s) {
+    return Make(Type::kString, [&](JsonValue& v) { v.str_ = std::move(s); });
+  }
+  static JsonValue MakeArray(Array items = {}) {
+    return Make(Type::kArray, [&](JsonValue& v) { v.arr_ = std::move(items); });
+  }
+  static JsonValue MakeObject(Object members = {}) {
+    return Make(Type::kObject, [&](JsonValue& v) { v.obj_ = std::move(members); });
+  }
 
   Type type() const { return type_; }
   bool is_null() const { return type_ == Type::kNull; }
@@ -37,13 +49,34 @@ class JsonValue {
   bool is_object() const { return type_ == Type::kObject; }
 
   // REQUIRES: the matching type (BRICK_ASSERT otherwise).
-  bool as_bool() const;
-  double as_double() const;
-  const std::string& as_string() const;
-  const Array& as_array() const;
-  const Object& as_object() const;
-  Array& mutable_array();
-  Object& mutable_object();
+  bool as_bool() const {
+    BRICK_ASSERT(is_bool(), "JSON value is not a bool");
+    return bool_;
+  }
+  double as_double() const {
+    BRICK_ASSERT(is_number(), "JSON value is not a number");
+    return num_;
+  }
+  const std::string& as_string() const {
+    BRICK_ASSERT(is_string(), "JSON value is not a string");
+    return str_;
+  }
+  const Array& as_array() const {
+    BRICK_ASSERT(is_array(), "JSON value is not an array");
+    return arr_;
+  }
+  const Object& as_object() const {
+    BRICK_ASSERT(is_object(), "JSON value is not an object");
+    return obj_;
+  }
+  Array& mutable_array() {
+    BRICK_ASSERT(is_array(), "JSON value is not an array");
+    return arr_;
+  }
+  Object& mutable_object() {
+    BRICK_ASSERT(is_object(), "JSON value is not an object");
+    return obj_;
+  }
 
   // The exact integer when this is a number written without fraction/exponent that fits int64, or
   // a double with an integral value that int64 represents exactly; nullopt otherwise (also for
@@ -61,6 +94,14 @@ class JsonValue {
   static const char* TypeName(Type t);
 
  private:
+  template <typename Fill>
+  static JsonValue Make(Type type, Fill&& fill) {
+    JsonValue v;
+    v.type_ = type;
+    fill(v);
+    return v;
+  }
+
   Type type_ = Type::kNull;
   bool bool_ = false;
   bool has_int_ = false;

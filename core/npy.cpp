@@ -63,8 +63,8 @@ class HeaderParser {
     return false;
   }
   Status Err(const std::string& expected) const {
-    return Corrupt("malformed .npy header at offset " + std::to_string(pos_) + ": expected " + expected +
-                   " in \"" + std::string(s_) + "\"");
+    return Corrupt("malformed .npy header at offset " + std::to_string(pos_) + ": expected " + expected + " in \"" +
+                   std::string(s_) + "\"");
   }
   Status Quoted(std::string* out) {
     if (pos_ >= s_.size() || (s_[pos_] != '\'' && s_[pos_] != '"')) return Err("a quoted string");
@@ -128,8 +128,8 @@ Status WriteNpyF32(const std::string& path, const float* data, const Shape& shap
   const size_t unpadded = kMagicLen + 2 + 2 + dict.size() + 1;
   dict.append((64 - unpadded % 64) % 64, ' ');
   dict.push_back('\n');
-  if (dict.size() > 0xffff) return InvalidArgument(path + ": .npy header too long for format 1.0 (rank " +
-                                                   std::to_string(shape.size()) + ")");
+  if (dict.size() > 0xffff)
+    return InvalidArgument(path + ": .npy header too long for format 1.0 (rank " + std::to_string(shape.size()) + ")");
   std::string head(kMagic, kMagicLen);
   head.push_back('\x01');
   head.push_back('\x00');
@@ -156,7 +156,8 @@ Result<std::pair<Shape, std::vector<float>>> ReadNpyF32(const std::string& path)
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len = 0, header_start = 0;
   if (major == 1) {
-    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+    header_len =
+        static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
     header_start = 10;
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) return Corrupt(path + ": truncated .npy preamble");
@@ -175,11 +176,13 @@ Result<std::pair<Shape, std::vector<float>>> ReadNpyF32(const std::string& path)
   const auto descr = dict.find("descr");
   const auto fortran = dict.find("fortran_order");
   const auto shape_it = dict.find("shape");
-  if (descr == dict.end() || fortran == dict.end() || shape_it == dict.end() || descr->second.kind != PyValue::kString ||
-      fortran->second.kind != PyValue::kBool || shape_it->second.kind != PyValue::kTuple)
+  if (descr == dict.end() || fortran == dict.end() || shape_it == dict.end() ||
+      descr->second.kind != PyValue::kString || fortran->second.kind != PyValue::kBool ||
+      shape_it->second.kind != PyValue::kTuple)
     return Corrupt(path + ": .npy header must have 'descr' (string), 'fortran_order' (bool) and 'shape' (tuple)");
   if (descr->second.str != "<f4")
-    return Unsupported(path + ": .npy dtype: expected '<f4' (little-endian float32), found '" + descr->second.str + "'");
+    return Unsupported(path + ": .npy dtype: expected '<f4' (little-endian float32), found '" + descr->second.str +
+                       "'");
   if (fortran->second.b) return Unsupported(path + ": .npy array is in Fortran order; expected C order");
 
   Shape shape = shape_it->second.tuple;

@@ -40,11 +40,11 @@ struct LoadedCheckpoint {
 Result<LoadedCheckpoint> LoadHfCheckpoint(const std::string& dir);
 
 struct WriteOptions {
-  uint64_t max_shard_bytes = 0;     // 0: one model.safetensors; else shards of at most this many
-                                    // bytes (a larger single tensor gets a shard of its own)
-  bool write_dead_buffers = true;   // write attn.mask / attn.cum_weight like the HF code saves them
-  int64_t dead_buffer_size = 64;    // their side N ([N, N]); HF uses block_size + history_length =
-                                    // 1024, small here so test models stay small
+  uint64_t max_shard_bytes = 0;    // 0: one model.safetensors; else shards of at most this many
+                                   // bytes (a larger single tensor gets a shard of its own)
+  bool write_dead_buffers = true;  // write attn.mask / attn.cum_weight like the HF code saves them
+  int64_t dead_buffer_size = 64;   // their side N ([N, N]); HF uses block_size + history_length =
+                                   // 1024, small here so test models stay small
 };
 
 // Writes dir/config.json (HfConfigJson) and the weights in HF layout, stacking expert bricks back into

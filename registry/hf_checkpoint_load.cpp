@@ -81,8 +81,8 @@ class Loader {
     std::vector<std::string> shard_names;
     for (const auto& [name, shard] : map->as_object()) {
       if (!shard.is_string() || shard.as_string().empty() || shard.as_string().find('/') != std::string::npos)
-        return Corrupt(index_path + ": weight_map entry '" + name + "': expected a file name in this directory, found " +
-                       DumpJson(shard));
+        return Corrupt(index_path + ": weight_map entry '" + name +
+                       "': expected a file name in this directory, found " + DumpJson(shard));
       if (std::find(shard_names.begin(), shard_names.end(), shard.as_string()) == shard_names.end())
         shard_names.push_back(shard.as_string());
     }
@@ -130,8 +130,8 @@ class Loader {
                          StDTypeName(model_st_dtype_) +
                          " (the dtype of transformer.wte.weight; brickrt needs one dtype for all weights)");
     if (e.info->shape != shape)
-      return Corrupt(Where(e) + ": expected shape " + ShapeToString(shape) + ", found " +
-                     ShapeToString(e.info->shape) + (why.empty() ? "" : " (" + why + ")"));
+      return Corrupt(Where(e) + ": expected shape " + ShapeToString(shape) + ", found " + ShapeToString(e.info->shape) +
+                     (why.empty() ? "" : " (" + why + ")"));
     return e;
   }
 
@@ -214,7 +214,8 @@ class Loader {
     std::string list;
     for (size_t i = 0; i < unknown.size() && i < 5; ++i) list += (i ? ", " : "") + unknown[i];
     if (unknown.size() > 5) list += ", ...";
-    log::Warn(kModule, dir_ + ": ignoring " + std::to_string(unknown.size()) + " tensor(s) brickrt does not use: " + list);
+    log::Warn(kModule,
+              dir_ + ": ignoring " + std::to_string(unknown.size()) + " tensor(s) brickrt does not use: " + list);
   }
 
   Result<Tensor> ReadAll(const std::string& name) const {
@@ -256,12 +257,15 @@ class Loader {
     for (int i = 0; i < static_cast<int>(cfg_.n_layer); ++i) {
       const std::string p = "transformer.h." + std::to_string(i) + ".";
       const auto L = static_cast<size_t>(i);
-      BRICK_RETURN_IF_ERROR(AddPlain(out, BrickKind::kNorm, i, kNormAttn, {{"weight", p + "ln_1.weight"}, {"bias", p + "ln_1.bias"}}));
+      BRICK_RETURN_IF_ERROR(
+          AddPlain(out, BrickKind::kNorm, i, kNormAttn, {{"weight", p + "ln_1.weight"}, {"bias", p + "ln_1.bias"}}));
       const std::string ag = p + "attn.q_proj.gate.w_gate.";
       BRICK_RETURN_IF_ERROR(AddPlain(out, BrickKind::kAttnRouter, i, -1,
                                      {{"w1", ag + "0.weight"}, {"b1", ag + "0.bias"}, {"w2", ag + "3.weight"}}));
-      BRICK_RETURN_IF_ERROR(AddExperts(out, BrickKind::kAttnExpert, i, cfg_.n_att_experts[L], p + "attn.q_proj.", "wq", "wo"));
-      BRICK_RETURN_IF_ERROR(AddPlain(out, BrickKind::kNorm, i, kNormMlp, {{"weight", p + "ln_2.weight"}, {"bias", p + "ln_2.bias"}}));
+      BRICK_RETURN_IF_ERROR(
+          AddExperts(out, BrickKind::kAttnExpert, i, cfg_.n_att_experts[L], p + "attn.q_proj.", "wq", "wo"));
+      BRICK_RETURN_IF_ERROR(
+          AddPlain(out, BrickKind::kNorm, i, kNormMlp, {{"weight", p + "ln_2.weight"}, {"bias", p + "ln_2.bias"}}));
       const std::string mg = p + "mlpf.gate.w_gate.";
       BRICK_RETURN_IF_ERROR(AddPlain(out, BrickKind::kMlpRouter, i, -1,
                                      {{"w1", mg + "0.weight"}, {"b1", mg + "0.bias"}, {"w2", mg + "3.weight"}}));

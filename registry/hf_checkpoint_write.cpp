@@ -27,7 +27,8 @@ class Writer {
   Status Index(const std::vector<BrickData>& bricks) {
     if (cfg_.n_layer < 1 || cfg_.n_att_experts.size() != static_cast<size_t>(cfg_.n_layer) ||
         cfg_.n_mlp_experts.size() != static_cast<size_t>(cfg_.n_layer))
-      return InvalidArgument("WriteHfCheckpoint: config needs n_layer >= 1 and per-layer expert counts for every layer");
+      return InvalidArgument(
+          "WriteHfCheckpoint: config needs n_layer >= 1 and per-layer expert counts for every layer");
     for (const BrickData& b : bricks) {
       if (!by_key_.emplace(Key{b.kind, b.layer, b.index}, &b).second)
         return InvalidArgument("WriteHfCheckpoint: brick " + b.Name() + " given twice");
@@ -65,7 +66,8 @@ class Writer {
       BRICK_RETURN_IF_ERROR(Add(p + "ln_1.weight", BrickKind::kNorm, i, kNormAttn, "weight", {D}));
       BRICK_RETURN_IF_ERROR(Add(p + "ln_1.bias", BrickKind::kNorm, i, kNormAttn, "bias", {D}));
       BRICK_RETURN_IF_ERROR(AddStacked(p + "attn.q_proj.experts.weight", BrickKind::kAttnExpert, i, Ea, "wq", D, A));
-      BRICK_RETURN_IF_ERROR(AddStacked(p + "attn.q_proj.output_experts.weight", BrickKind::kAttnExpert, i, Ea, "wo", A, D));
+      BRICK_RETURN_IF_ERROR(
+          AddStacked(p + "attn.q_proj.output_experts.weight", BrickKind::kAttnExpert, i, Ea, "wo", A, D));
       const std::string ag = p + "attn.q_proj.gate.w_gate.";
       BRICK_RETURN_IF_ERROR(Add(ag + "0.weight", BrickKind::kAttnRouter, i, -1, "w1", {G, D}));
       BRICK_RETURN_IF_ERROR(Add(ag + "0.bias", BrickKind::kAttnRouter, i, -1, "b1", {G}));
@@ -115,7 +117,8 @@ class Writer {
     const std::string where = "WriteHfCheckpoint: brick " + b.Name() + " tensor '" + tensor_name + "'";
     if (t == nullptr || t->empty()) return InvalidArgument(where + " is missing");
     if (t->shape() != shape)
-      return InvalidArgument(where + ": expected shape " + ShapeToString(shape) + ", found " + ShapeToString(t->shape()));
+      return InvalidArgument(where + ": expected shape " + ShapeToString(shape) + ", found " +
+                             ShapeToString(t->shape()));
     if (t->dtype() != cfg_.dtype)
       return InvalidArgument(where + ": dtype " + DTypeName(t->dtype()) + ", expected " + DTypeName(cfg_.dtype) +
                              " (the config's dtype)");

@@ -34,38 +34,42 @@ class Fields {
   Status String(const char* key, std::string* out) const {
     const JsonValue* v = root_.Find(key);
     if (v == nullptr || v->is_null()) return Status::Ok();  // keep the default
-    if (!v->is_string()) return InvalidArgument(source_ + ": \"" + key + "\": expected a string, found " + DumpJson(*v));
+    if (!v->is_string())
+      return InvalidArgument(source_ + ": \"" + key + "\": expected a string, found " + DumpJson(*v));
     *out = v->as_string();
     return Status::Ok();
   }
   Status Bool(const char* key, bool* out) const {
     const JsonValue* v = root_.Find(key);
     if (v == nullptr || v->is_null()) return Status::Ok();
-    if (!v->is_bool()) return InvalidArgument(source_ + ": \"" + key + "\": expected true/false, found " + DumpJson(*v));
+    if (!v->is_bool())
+      return InvalidArgument(source_ + ": \"" + key + "\": expected true/false, found " + DumpJson(*v));
     *out = v->as_bool();
     return Status::Ok();
   }
   Status Double(const char* key, double* out) const {
     const JsonValue* v = root_.Find(key);
     if (v == nullptr || v->is_null()) return Status::Ok();
-    if (!v->is_number()) return InvalidArgument(source_ + ": \"" + key + "\": expected a number, found " + DumpJson(*v));
+    if (!v->is_number())
+      return InvalidArgument(source_ + ": \"" + key + "\": expected a number, found " + DumpJson(*v));
     *out = v->as_double();
     return Status::Ok();
   }
 
  private:
-  Status Missing(const char* key) const {
-    return InvalidArgument(source_ + ": missing required key \"" + key + "\"");
-  }
+  Status Missing(const char* key) const { return InvalidArgument(source_ + ": missing required key \"" + key + "\""); }
   const JsonValue& root_;
   const std::string& source_;
 };
 
 const char* TorchDTypeName(DType t) {
   switch (t) {
-    case DType::kF32: return "float32";
-    case DType::kF16: return "float16";
-    case DType::kBF16: return "bfloat16";
+    case DType::kF32:
+      return "float32";
+    case DType::kF16:
+      return "float16";
+    case DType::kBF16:
+      return "bfloat16";
   }
   return "bfloat16";
 }
@@ -132,7 +136,8 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   BRICK_RETURN_IF_ERROR(f.Bool("tie_word_embeddings", &cfg.tie_word_embeddings));
   const auto dt = ParseDType(torch_dtype);
   if (!dt)
-    return Unsupported(source + ": torch_dtype \"" + torch_dtype + "\" is not supported; expected float32, float16 or bfloat16");
+    return Unsupported(source + ": torch_dtype \"" + torch_dtype +
+                       "\" is not supported; expected float32, float16 or bfloat16");
   cfg.dtype = *dt;
   return cfg;
 }
@@ -146,7 +151,9 @@ Result<ModelConfig> ReadHfConfig(const std::string& path) {
 }
 
 std::string HfConfigJson(const ModelConfig& cfg) {
-  const auto max_of = [](const std::vector<int64_t>& v) { return v.empty() ? int64_t{0} : *std::max_element(v.begin(), v.end()); };
+  const auto max_of = [](const std::vector<int64_t>& v) {
+    return v.empty() ? int64_t{0} : *std::max_element(v.begin(), v.end());
+  };
   const auto I = [](int64_t v) { return JsonValue::Int(v); };
   JsonValue o = JsonValue::MakeObject();
   o.Set("activation_function", JsonValue::String("gelu_new"));

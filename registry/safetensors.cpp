@@ -26,11 +26,11 @@ struct DTypeRow {
   size_t size;
 };
 constexpr DTypeRow kDTypes[] = {
-    {StDType::kBool, "BOOL", 1},  {StDType::kU8, "U8", 1},     {StDType::kI8, "I8", 1},
+    {StDType::kBool, "BOOL", 1},      {StDType::kU8, "U8", 1},          {StDType::kI8, "I8", 1},
     {StDType::kF8E4M3, "F8_E4M3", 1}, {StDType::kF8E5M2, "F8_E5M2", 1}, {StDType::kI16, "I16", 2},
-    {StDType::kU16, "U16", 2},    {StDType::kF16, "F16", 2},   {StDType::kBF16, "BF16", 2},
-    {StDType::kI32, "I32", 4},    {StDType::kU32, "U32", 4},   {StDType::kF32, "F32", 4},
-    {StDType::kF64, "F64", 8},    {StDType::kI64, "I64", 8},   {StDType::kU64, "U64", 8},
+    {StDType::kU16, "U16", 2},        {StDType::kF16, "F16", 2},        {StDType::kBF16, "BF16", 2},
+    {StDType::kI32, "I32", 4},        {StDType::kU32, "U32", 4},        {StDType::kF32, "F32", 4},
+    {StDType::kF64, "F64", 8},        {StDType::kI64, "I64", 8},        {StDType::kU64, "U64", 8},
 };
 
 std::string ErrnoText() { return std::strerror(errno); }
@@ -82,7 +82,8 @@ Status ReadUintArray(const JsonValue* v, int n, const std::string& where, std::v
 
 Status ParseTensorInfo(const std::string& file, const std::string& name, const JsonValue& v, StTensorInfo* info) {
   const std::string where = file + ": tensor '" + name + "'";
-  if (!v.is_object()) return Corrupt(where + ": expected an object in the header, found " + JsonValue::TypeName(v.type()));
+  if (!v.is_object())
+    return Corrupt(where + ": expected an object in the header, found " + JsonValue::TypeName(v.type()));
   const JsonValue* dt = v.Find("dtype");
   if (dt == nullptr || !dt->is_string()) return Corrupt(where + ": missing string field \"dtype\"");
   const auto st = ParseStDType(dt->as_string());
@@ -104,9 +105,9 @@ Status ParseTensorInfo(const std::string& file, const std::string& name, const J
   const uint64_t expect = numel * StDTypeSize(*st);
   const uint64_t found = static_cast<uint64_t>(offs[1] - offs[0]);
   if (expect != found)
-    return Corrupt(where + ": data_offsets [" + std::to_string(offs[0]) + ", " + std::to_string(offs[1]) +
-                   "] span " + std::to_string(found) + " bytes, expected " + std::to_string(expect) + " for " +
-                   StDTypeName(*st) + " " + ShapeToString(info->shape));
+    return Corrupt(where + ": data_offsets [" + std::to_string(offs[0]) + ", " + std::to_string(offs[1]) + "] span " +
+                   std::to_string(found) + " bytes, expected " + std::to_string(expect) + " for " + StDTypeName(*st) +
+                   " " + ShapeToString(info->shape));
   info->begin = static_cast<uint64_t>(offs[0]);  // relative to the data section until Open adjusts
   info->end = static_cast<uint64_t>(offs[1]);
   return Status::Ok();
@@ -131,17 +132,24 @@ size_t StDTypeSize(StDType t) {
 }
 std::optional<DType> ToDType(StDType t) {
   switch (t) {
-    case StDType::kF32: return DType::kF32;
-    case StDType::kF16: return DType::kF16;
-    case StDType::kBF16: return DType::kBF16;
-    default: return std::nullopt;
+    case StDType::kF32:
+      return DType::kF32;
+    case StDType::kF16:
+      return DType::kF16;
+    case StDType::kBF16:
+      return DType::kBF16;
+    default:
+      return std::nullopt;
   }
 }
 StDType FromDType(DType t) {
   switch (t) {
-    case DType::kF32: return StDType::kF32;
-    case DType::kF16: return StDType::kF16;
-    case DType::kBF16: return StDType::kBF16;
+    case DType::kF32:
+      return StDType::kF32;
+    case DType::kF16:
+      return StDType::kF16;
+    case DType::kBF16:
+      return StDType::kBF16;
   }
   return StDType::kF32;
 }
@@ -281,8 +289,9 @@ Result<Tensor> SafetensorsFile::Read(std::string_view name) const {
   if (info == nullptr) return NotFound(path_ + ": no tensor '" + std::string(name) + "'");
   if (info->shape.empty()) {
     const auto dt = ToDType(info->dtype);
-    if (!dt) return Unsupported(path_ + ": tensor '" + info->name + "': dtype " + StDTypeName(info->dtype) +
-                                " is not one of F32, F16, BF16");
+    if (!dt)
+      return Unsupported(path_ + ": tensor '" + info->name + "': dtype " + StDTypeName(info->dtype) +
+                         " is not one of F32, F16, BF16");
     Tensor t(*dt, {});
     BRICK_RETURN_IF_ERROR(ReadBytes(*info, 0, info->nbytes(), t.mutable_data()));
     return t;
@@ -328,8 +337,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<StWriteTensor
                              std::to_string(expect) + " for " + StDTypeName(t.dtype) + " " + ShapeToString(t.shape));
     JsonValue shape = JsonValue::MakeArray();
     for (int64_t d : t.shape) shape.Append(JsonValue::Int(d));
-    JsonValue offs = JsonValue::MakeArray({JsonValue::Int(static_cast<int64_t>(offset)),
-                                           JsonValue::Int(static_cast<int64_t>(offset + bytes))});
+    JsonValue offs = JsonValue::MakeArray(
+        {JsonValue::Int(static_cast<int64_t>(offset)), JsonValue::Int(static_cast<int64_t>(offset + bytes))});
     header.Set(t.name, JsonValue::MakeObject({{"dtype", JsonValue::String(StDTypeName(t.dtype))},
                                               {"shape", std::move(shape)},
                                               {"data_offsets", std::move(offs)}}));

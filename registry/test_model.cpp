@@ -89,8 +89,10 @@ Result<std::pair<ModelConfig, std::vector<BrickData>>> MakeRandomModel(const Tes
   cfg.dtype = o.dtype;
   cfg.tie_word_embeddings = o.tie_word_embeddings;
   const auto L = static_cast<size_t>(o.layers);
-  cfg.n_att_experts = o.attn_experts_per_layer.empty() ? std::vector<int64_t>(L, o.attn_experts) : o.attn_experts_per_layer;
-  cfg.n_mlp_experts = o.mlp_experts_per_layer.empty() ? std::vector<int64_t>(L, o.mlp_experts) : o.mlp_experts_per_layer;
+  cfg.n_att_experts =
+      o.attn_experts_per_layer.empty() ? std::vector<int64_t>(L, o.attn_experts) : o.attn_experts_per_layer;
+  cfg.n_mlp_experts =
+      o.mlp_experts_per_layer.empty() ? std::vector<int64_t>(L, o.mlp_experts) : o.mlp_experts_per_layer;
   if (cfg.n_att_experts.size() != L || cfg.n_mlp_experts.size() != L)
     return InvalidArgument("MakeRandomModel: per-layer expert lists must have one entry per layer (" +
                            std::to_string(L) + ")");

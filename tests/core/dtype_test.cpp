@@ -40,9 +40,9 @@ TEST(DType, Bf16EveryValueRoundTrips) {
 }
 
 TEST(DType, F16SpecialValuesAndSubnormals) {
-  EXPECT_EQ(F16ToF32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(F16ToF32(0x0001), std::ldexp(1.0f, -24));     // smallest subnormal
   EXPECT_EQ(F16ToF32(0x03ff), std::ldexp(1023.0f, -24));  // largest subnormal
-  EXPECT_EQ(F16ToF32(0x0400), std::ldexp(1.0f, -14));  // smallest normal
+  EXPECT_EQ(F16ToF32(0x0400), std::ldexp(1.0f, -14));     // smallest normal
   EXPECT_EQ(F16ToF32(0x7bff), 65504.0f);
   EXPECT_EQ(F16ToF32(0x7c00), std::numeric_limits<float>::infinity());
   EXPECT_EQ(F16ToF32(0xfc00), -std::numeric_limits<float>::infinity());
@@ -50,9 +50,9 @@ TEST(DType, F16SpecialValuesAndSubnormals) {
   EXPECT_EQ(F16ToF32(0x8000), -0.0f);
   EXPECT_TRUE(std::signbit(F16ToF32(0x8000)));
   EXPECT_EQ(F32ToF16(std::numeric_limits<float>::infinity()), 0x7c00);
-  EXPECT_EQ(F32ToF16(1e6f), 0x7c00);  // overflow -> inf
-  EXPECT_EQ(F32ToF16(65519.0f), 0x7bff);  // below the rounding boundary stays finite
-  EXPECT_EQ(F32ToF16(65520.0f), 0x7c00);  // halfway to 2^16 rounds (to even) up to inf
+  EXPECT_EQ(F32ToF16(1e6f), 0x7c00);                   // overflow -> inf
+  EXPECT_EQ(F32ToF16(65519.0f), 0x7bff);               // below the rounding boundary stays finite
+  EXPECT_EQ(F32ToF16(65520.0f), 0x7c00);               // halfway to 2^16 rounds (to even) up to inf
   EXPECT_EQ(F32ToF16(std::ldexp(1.0f, -25)), 0x0000);  // exactly half the smallest subnormal: ties to even 0
   EXPECT_EQ(F32ToF16(std::ldexp(1.5f, -25)), 0x0001);  // above half rounds up
   EXPECT_EQ(F32ToF16(std::ldexp(3.0f, -25)), 0x0002);  // 1.5 ulp: tie -> even (2)
@@ -68,11 +68,11 @@ TEST(DType, RoundToNearestEvenAtHalfway) {
   EXPECT_EQ(F32ToF16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
   EXPECT_EQ(F32ToF16(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20)), 0x3c01);  // just above half
   // BF16: halfway cases of the dropped 16 bits.
-  EXPECT_EQ(F32ToBf16(Bits(0x3f808000)), 0x3f80);  // tie, even stays
-  EXPECT_EQ(F32ToBf16(Bits(0x3f818000)), 0x3f82);  // tie, odd rounds up
-  EXPECT_EQ(F32ToBf16(Bits(0x3f808001)), 0x3f81);  // above half
-  EXPECT_EQ(F32ToBf16(Bits(0x7f7fffff)), 0x7f80);  // FLT_MAX rounds to inf
-  EXPECT_EQ(F32ToBf16(Bits(0x00010000)), 0x0001);  // subnormal kept
+  EXPECT_EQ(F32ToBf16(Bits(0x3f808000)), 0x3f80);                   // tie, even stays
+  EXPECT_EQ(F32ToBf16(Bits(0x3f818000)), 0x3f82);                   // tie, odd rounds up
+  EXPECT_EQ(F32ToBf16(Bits(0x3f808001)), 0x3f81);                   // above half
+  EXPECT_EQ(F32ToBf16(Bits(0x7f7fffff)), 0x7f80);                   // FLT_MAX rounds to inf
+  EXPECT_EQ(F32ToBf16(Bits(0x00010000)), 0x0001);                   // subnormal kept
   EXPECT_TRUE(std::isnan(Bf16ToF32(F32ToBf16(Bits(0x7f800001)))));  // NaN with low payload stays NaN
   EXPECT_EQ(F32ToBf16(-std::numeric_limits<float>::infinity()), 0xff80);
 }

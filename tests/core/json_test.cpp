@@ -71,8 +71,8 @@ TEST(Json, ErrorsCarryLineColumnAndExpectation) {
 }
 
 TEST(Json, RejectsNonStandardInput) {
-  for (const char* bad : {"01", "1.", ".5", "+1", "NaN", "Infinity", "-", "1e", "tru", "nul", "[1,]", "// c\n1",
-                          "'s'", "{\"a\":1 \"b\":2}", "\"tab\there\"", "1e400", "{\"k\":1,\"k\":2}"}) {
+  for (const char* bad : {"01", "1.", ".5", "+1", "NaN", "Infinity", "-", "1e", "tru", "nul", "[1,]", "// c\n1", "'s'",
+                          "{\"a\":1 \"b\":2}", "\"tab\there\"", "1e400", "{\"k\":1,\"k\":2}"}) {
     auto r = ParseJson(bad);
     EXPECT_FALSE(r.ok()) << "accepted: " << bad;
   }
@@ -83,9 +83,9 @@ TEST(Json, EscapesAndUnicode) {
   JsonValue v = MustParse(R"(["a\"b\\c\/d\b\f\n\r\t", "\u00e9\u4e2d", "\ud83d\ude00", "\u0000x"])");
   const auto& a = v.as_array();
   EXPECT_EQ(a[0].as_string(), "a\"b\\c/d\b\f\n\r\t");
-  EXPECT_EQ(a[1].as_string(), "\xc3\xa9\xe4\xb8\xad");      // é 中
-  EXPECT_EQ(a[2].as_string(), "\xf0\x9f\x98\x80");          // U+1F600 via a surrogate pair
-  EXPECT_EQ(a[3].as_string(), std::string("\0x", 2));       // embedded NUL survives
+  EXPECT_EQ(a[1].as_string(), "\xc3\xa9\xe4\xb8\xad");  // é 中
+  EXPECT_EQ(a[2].as_string(), "\xf0\x9f\x98\x80");      // U+1F600 via a surrogate pair
+  EXPECT_EQ(a[3].as_string(), std::string("\0x", 2));   // embedded NUL survives
   // Raw UTF-8 passes through; invalid UTF-8 and lone surrogates are rejected.
   EXPECT_EQ(MustParse("\"\xc3\xa9\"").as_string(), "\xc3\xa9");
   EXPECT_NE(ErrorOf("\"\xc3\"").find("valid UTF-8"), std::string::npos);
@@ -131,8 +131,9 @@ TEST(Json, DumpCompactPrettyAndRoundTrip) {
   o.Set("e", JsonValue::MakeObject());
   o.Set("b", JsonValue::Int(7));  // replaces in place, keeps position
   EXPECT_EQ(DumpJson(o), R"({"b":7,"a":[0.1,true,null],"s":"x\"y","e":{}})");
-  EXPECT_EQ(DumpJson(o, 2), "{\n  \"b\": 7,\n  \"a\": [\n    0.1,\n    true,\n    null\n  ],\n"
-                            "  \"s\": \"x\\\"y\",\n  \"e\": {}\n}");
+  EXPECT_EQ(DumpJson(o, 2),
+            "{\n  \"b\": 7,\n  \"a\": [\n    0.1,\n    true,\n    null\n  ],\n"
+            "  \"s\": \"x\\\"y\",\n  \"e\": {}\n}");
   EXPECT_EQ(DumpJson(MustParse(DumpJson(o, 2))), DumpJson(o));
   EXPECT_EQ(DumpJson(JsonValue::Int(9007199254740993)), "9007199254740993");
   EXPECT_EQ(DumpJson(JsonValue::Number(1e-5)), "1e-05");

@@ -17,7 +17,8 @@ TEST(ThreadPool, EveryTaskRunsExactlyOnce) {
     for (int64_t n : {0, 1, 2, 3, 17, 1000}) {
       std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
       pool.ParallelFor(n, [&](int64_t task, int) { hits[static_cast<size_t>(task)].fetch_add(1); });
-      for (int64_t i = 0; i < n; ++i) EXPECT_EQ(hits[static_cast<size_t>(i)].load(), 1) << threads << " " << n << " " << i;
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_EQ(hits[static_cast<size_t>(i)].load(), 1) << threads << " " << n << " " << i;
     }
   }
 }
@@ -44,8 +45,7 @@ TEST(ThreadPool, ThreadIdsInRangeAndExclusive) {
 TEST(ThreadPool, RepeatedCallsAccumulateExactly) {
   ThreadPool pool(3);
   std::atomic<int64_t> sum{0};
-  for (int rep = 0; rep < 500; ++rep)
-    pool.ParallelFor(7, [&](int64_t task, int) { sum.fetch_add(task + 1); });
+  for (int rep = 0; rep < 500; ++rep) pool.ParallelFor(7, [&](int64_t task, int) { sum.fetch_add(task + 1); });
   EXPECT_EQ(sum.load(), 500 * 28);
 }
 

@@ -111,7 +111,8 @@ TEST_F(MalformedCheckpointTest, OffsetsPastTheEnd) {
     offs[0] = JsonValue::Int(*offs[0].as_int64() + 64);
     offs[1] = JsonValue::Int(*offs[1].as_int64() + 64);
   });
-  ExpectError(StatusCode::kCorrupt, {"model.safetensors", "tensor 'lm_head.weight'", "go past the end of the data section"});
+  ExpectError(StatusCode::kCorrupt,
+              {"model.safetensors", "tensor 'lm_head.weight'", "go past the end of the data section"});
 }
 
 TEST_F(MalformedCheckpointTest, OverlappingOffsets) {
@@ -121,8 +122,8 @@ TEST_F(MalformedCheckpointTest, OverlappingOffsets) {
     offs[0] = JsonValue::Int(*offs[0].as_int64() - 2);
     offs[1] = JsonValue::Int(*offs[1].as_int64() - 2);
   });
-  ExpectError(StatusCode::kCorrupt,
-              {"model.safetensors", "tensor 'transformer.h.0.ln_1.bias'", "overlap tensor 'transformer.h.0.ln_1.weight'"});
+  ExpectError(StatusCode::kCorrupt, {"model.safetensors", "tensor 'transformer.h.0.ln_1.bias'",
+                                     "overlap tensor 'transformer.h.0.ln_1.weight'"});
 }
 
 TEST_F(MalformedCheckpointTest, MissingTensor) {
@@ -186,8 +187,8 @@ TEST_F(MalformedCheckpointTest, ConfigDisagreesWithTensors) {
 TEST_F(MalformedCheckpointTest, KAttAboveExpertsInALayer) {
   WriteGood();
   testing::EditJsonFile(Config(), "k_att", JsonValue::Int(4));  // layer 1 has only 3 attention experts
-  ExpectError(StatusCode::kCorrupt, {"layer 1 has 3 attention experts", "transformer.h.1.attn.q_proj.experts.weight",
-                                     "k_att = 4"});
+  ExpectError(StatusCode::kCorrupt,
+              {"layer 1 has 3 attention experts", "transformer.h.1.attn.q_proj.experts.weight", "k_att = 4"});
 }
 
 TEST_F(MalformedCheckpointTest, UnsupportedConfigTwoHeads) {
@@ -212,15 +213,17 @@ TEST_F(MalformedCheckpointTest, ShardIndexPointsAtWrongShard) {
   const std::string other = Member(map, "lm_head.weight").as_string();
   map.Set("transformer.wte.weight", JsonValue::String(other));
   WriteBytes(index, DumpJson(v));
-  ExpectError(StatusCode::kCorrupt, {"model.safetensors.index.json", "'transformer.wte.weight'", other,
-                                     "does not contain it"});
+  ExpectError(StatusCode::kCorrupt,
+              {"model.safetensors.index.json", "'transformer.wte.weight'", other, "does not contain it"});
 }
 
 TEST_F(MalformedCheckpointTest, UnknownExtraTensorIsOnlyAWarning) {
   WriteGood(/*max_shard_bytes=*/16 * 1024);
   // An extra shard with a tensor brickrt does not know, listed in the index.
   float x[2] = {1, 2};
-  ASSERT_TRUE(WriteSafetensors(ckpt_ + "/extra.safetensors", {{"transformer.h.0.attn.k_proj.bias", StDType::kF32, {2}, {{x, 8}}}}).ok());
+  ASSERT_TRUE(WriteSafetensors(ckpt_ + "/extra.safetensors",
+                               {{"transformer.h.0.attn.k_proj.bias", StDType::kF32, {2}, {{x, 8}}}})
+                  .ok());
   const std::string index = ckpt_ + "/model.safetensors.index.json";
   auto parsed = ParseJson(ReadBytes(index));
   ASSERT_TRUE(parsed.ok());

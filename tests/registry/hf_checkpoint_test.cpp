@@ -174,7 +174,7 @@ TEST_F(HfCheckpointTest, DeadBuffersAreWrittenAndSkipped) {
   ASSERT_TRUE(f->ReadBytes(*cum, 0, 50, c).ok());
   for (int r = 0; r < 5; ++r)
     for (int k = 0; k < 5; ++k) {
-      EXPECT_EQ(m[r * 5 + k], k <= r ? 1 : 0);                       // lower triangle incl. diagonal
+      EXPECT_EQ(m[r * 5 + k], k <= r ? 1 : 0);                         // lower triangle incl. diagonal
       EXPECT_EQ(c[r * 5 + k], k < r ? F32ToBf16(1.0f) : uint16_t{0});  // strictly lower
     }
   EXPECT_TRUE(LoadHfCheckpoint(Path("ckpt")).ok());
@@ -219,13 +219,15 @@ TEST(HfCheckpointReference, LoadsCheckpointsWrittenByTheNumpyReference) {
     ASSERT_EQ(ckpt->config.n_layer, L);
     if (const JsonValue* per = meta->Find("att_experts_per_layer")) {
       for (int64_t i = 0; i < L; ++i) {
-        EXPECT_EQ(ckpt->config.n_att_experts[static_cast<size_t>(i)], *per->as_array()[static_cast<size_t>(i)].as_int64());
+        EXPECT_EQ(ckpt->config.n_att_experts[static_cast<size_t>(i)],
+                  *per->as_array()[static_cast<size_t>(i)].as_int64());
         EXPECT_EQ(ckpt->config.n_mlp_experts[static_cast<size_t>(i)],
                   *meta->Find("mlp_experts_per_layer")->as_array()[static_cast<size_t>(i)].as_int64());
       }
     }
     size_t experts = 0;
-    for (const BrickData& b : ckpt->bricks) experts += b.kind == BrickKind::kAttnExpert || b.kind == BrickKind::kMlpExpert;
+    for (const BrickData& b : ckpt->bricks)
+      experts += b.kind == BrickKind::kAttnExpert || b.kind == BrickKind::kMlpExpert;
     int64_t want = 0;
     for (int64_t i = 0; i < L; ++i)
       want += ckpt->config.n_att_experts[static_cast<size_t>(i)] + ckpt->config.n_mlp_experts[static_cast<size_t>(i)];

@@ -78,7 +78,8 @@ TEST(HfConfig, OptionalKeysDefaultAndTorchDtypeMaps) {
 TEST(HfConfig, RejectsOtherModelTypes) {
   Status st = Err(With("model_type", "\"gpt2\""));
   EXPECT_EQ(st.code(), StatusCode::kUnsupported);
-  EXPECT_NE(st.message().find("dir/config.json: model_type \"gpt2\" is not supported"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("dir/config.json: model_type \"gpt2\" is not supported"), std::string::npos)
+      << st.message();
   EXPECT_EQ(Err(With("model_type", "")).code(), StatusCode::kInvalidArgument);
 }
 
@@ -106,7 +107,8 @@ TEST(HfConfig, RejectsMissingKeysAndBadValues) {
                           "k_att", "k_mlp", "n_att_experts", "n_mlp_experts"}) {
     Status st = Err(With(key, ""));
     EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << key;
-    EXPECT_NE(st.message().find(std::string("missing required key \"") + key + "\""), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find(std::string("missing required key \"") + key + "\""), std::string::npos)
+        << st.message();
   }
   Status st = Err(With("gating_size", "0"));
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);

@@ -28,12 +28,13 @@ class SafetensorsTest : public testing::TempDirTest {
     i8_ = {-1, 2, -3, 4, -5};
     i64_ = -42;
     const std::string p = Path("s.safetensors");
-    Status st = WriteSafetensors(p,
-                                 {{"a", StDType::kF32, {2, 3}, {{f32_.data(), 24}}},
-                                  {"experts", StDType::kBF16, {4, 2, 3}, {{experts_.data(), 24}, {experts_.data() + 12, 24}}},
-                                  {"i8", StDType::kI8, {5}, {{i8_.data(), 5}}},
-                                  {"scalar", StDType::kI64, {}, {{&i64_, 8}}}},
-                                 {{"format", "pt"}});
+    Status st =
+        WriteSafetensors(p,
+                         {{"a", StDType::kF32, {2, 3}, {{f32_.data(), 24}}},
+                          {"experts", StDType::kBF16, {4, 2, 3}, {{experts_.data(), 24}, {experts_.data() + 12, 24}}},
+                          {"i8", StDType::kI8, {5}, {{i8_.data(), 5}}},
+                          {"scalar", StDType::kI64, {}, {{&i64_, 8}}}},
+                         {{"format", "pt"}});
     EXPECT_TRUE(st.ok()) << st.ToString();
     return p;
   }
@@ -115,7 +116,9 @@ TEST_F(SafetensorsTest, EmptyHeaderAndZeroSizedTensors) {
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_TRUE(e->tensors().empty());
   float x = 1;
-  ASSERT_TRUE(WriteSafetensors(Path("z.safetensors"), {{"z", StDType::kF32, {0, 4}, {}}, {"x", StDType::kF32, {1}, {{&x, 4}}}}).ok());
+  ASSERT_TRUE(
+      WriteSafetensors(Path("z.safetensors"), {{"z", StDType::kF32, {0, 4}, {}}, {"x", StDType::kF32, {1}, {{&x, 4}}}})
+          .ok());
   auto z = SafetensorsFile::Open(Path("z.safetensors"));
   ASSERT_TRUE(z.ok()) << z.status().ToString();
   EXPECT_EQ(z->Read("z")->numel(), 0);
@@ -127,7 +130,8 @@ TEST_F(SafetensorsTest, WriterRejectsBadInput) {
   Status st = WriteSafetensors(Path("w.safetensors"), {{"x", StDType::kF32, {3}, {{x, 8}}}});
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("8 bytes given, expected 12"), std::string::npos) << st.message();
-  st = WriteSafetensors(Path("w.safetensors"), {{"x", StDType::kF32, {1}, {{x, 4}}}, {"x", StDType::kF32, {1}, {{x, 4}}}});
+  st = WriteSafetensors(Path("w.safetensors"),
+                        {{"x", StDType::kF32, {1}, {{x, 4}}}, {"x", StDType::kF32, {1}, {{x, 4}}}});
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   st = WriteSafetensors(Path("no/such/dir/w.safetensors"), {});
   EXPECT_EQ(st.code(), StatusCode::kIoError);
@@ -141,7 +145,8 @@ Status OpenStatus(const std::string& p) { return SafetensorsFile::Open(p).status
 
 void ExpectCorrupt(const Status& st, const std::vector<std::string>& needles) {
   EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.ToString();
-  for (const std::string& n : needles) EXPECT_NE(st.message().find(n), std::string::npos) << "'" << n << "' not in: " << st.message();
+  for (const std::string& n : needles)
+    EXPECT_NE(st.message().find(n), std::string::npos) << "'" << n << "' not in: " << st.message();
 }
 
 TEST_F(SafetensorsTest, RejectsFileShorterThanLengthField) {
