@@ -113,10 +113,70 @@ void GemvRangeT(const float* x, int64_t K, const void* w, int64_t N, float* y, i
   }
 }
 
+// BF16 GEMV for M <= 2 without the widening shuffle: one 64-byte load holds 32 weights; the even
+// columns are (raw << 16) and the odd ones (raw & 0xffff0000), both exact F32, so a weight costs half
+// the vector ops of zero-extend + shift. They are accumulated into y in [16 even | 16 odd] order per
+// 32-column block and put back in column order at the end. REQUIRES: (n1 − n0) % 32 == 0.
+template <int M>
+void GemvBf16PairsT(const float* x, int64_t K, const uint16_t* w, int64_t N, float* y, int64_t kb, int64_t ke,
+                    int64_t n0, int64_t n1) {
+  const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  const int64_t row_bytes = std::max<int64_t>(1, (n1 - n0) * 2);
+  const int64_t pf_dist = std::min<int64_t>(64, (8 * 1024 + row_bytes - 1) / row_bytes);  // rows, ~8 KiB
+  for (int64_t k = kb; k < ke; ++k) {
+    const bool first = k == kb;
+    const uint16_t* wr = w + k * N;
+    const uint16_t* pf = k + pf_dist < ke ? wr + pf_dist * N : nullptr;
+    __m512 xb[M];
+#pragma GCC unroll 2
+    for (int m = 0; m < M; ++m) xb[m] = _mm512_set1_ps(x[m * K + k]);
+    for (int64_t c = n0; c < n1; c += 32) {
+      if (pf != nullptr) _mm_prefetch(reinterpret_cast<const char*>(pf + c), _MM_HINT_T0);
+      const __m512i raw = _mm512_loadu_si512(wr + c);
+      const __m512 we = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, raw, 16));
+      const __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(raw, hi_mask));
+#pragma GCC unroll 2
+      for (int m = 0; m < M; ++m) {
+        float* ym = y + m * N + c;
+        const __m512 ae = first ? _mm512_setzero_ps() : _mm512_loadu_ps(ym);
+        const __m512 ao = first ? _mm512_setzero_ps() : _mm512_loadu_ps(ym + 16);
+        _mm512_storeu_ps(ym, _mm512_fmadd_ps(xb[m], we, ae));
+        _mm512_storeu_ps(ym + 16, _mm512_fmadd_ps(xb[m], wo, ao));
+      }
+    }
+  }
+  // Column order: y[c + 2i] = even[i], y[c + 2i + 1] = odd[i] (permutex2var: 0-15 even, 16-31 odd).
+  alignas(64) static constexpr int32_t kLo[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+  alignas(64) static constexpr int32_t kHi[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i lo = _mm512_load_si512(kLo), hi = _mm512_load_si512(kHi);
+  for (int m = 0; m < M; ++m) {
+    for (int64_t c = n0; c < n1; c += 32) {
+      float* ym = y + m * N + c;
+      const __m512 e = _mm512_loadu_ps(ym), o = _mm512_loadu_ps(ym + 16);
+      _mm512_storeu_ps(ym, _mm512_permutex2var_ps(e, lo, o));
+      _mm512_storeu_ps(ym + 16, _mm512_permutex2var_ps(e, hi, o));
+    }
+  }
+}
+
 // Register budget (32 zmm): M·NV accumulators + NV weights + 1 broadcast.
 template <DType T>
 void GemvRangeDtype(const float* x, int64_t M, int64_t K, const void* w, int64_t N, float* y, int64_t kb,
                     int64_t ke, int64_t n0, int64_t n1) {
+  if constexpr (T == DType::kBF16) {
+    if (M <= 2) {
+      // Whole 32-column blocks by the pair kernel, the rest (< 32 columns) by the generic tile.
+      const int64_t mid = n0 + (n1 - n0) / 32 * 32;
+      const auto* w16 = static_cast<const uint16_t*>(w);
+      if (M == 1) GemvBf16PairsT<1>(x, K, w16, N, y, kb, ke, n0, mid);
+      if (M == 2) GemvBf16PairsT<2>(x, K, w16, N, y, kb, ke, n0, mid);
+      if (mid < n1) {
+        if (M == 1) GemvRangeT<T, 1, 2, 1>(x, K, w, N, y, kb, ke, mid, n1);
+        if (M == 2) GemvRangeT<T, 2, 2, 1>(x, K, w, N, y, kb, ke, mid, n1);
+      }
+      return;
+    }
+  }
   switch (M) {
     case 1: return GemvRangeT<T, 1, 4, 1>(x, K, w, N, y, kb, ke, n0, n1);
     case 2: return GemvRangeT<T, 2, 4, 1>(x, K, w, N, y, kb, ke, n0, n1);
