@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <unordered_set>
 
 namespace brickrt {
 
@@ -160,6 +161,7 @@ class Parser {
     BRICK_RETURN_IF_ERROR(CheckDepth(depth));
     ++pos_;  // '{'
     JsonValue obj = JsonValue::MakeObject();
+    std::unordered_set<std::string> keys;  // duplicate check in O(1): headers can hold many thousand keys
     SkipWs();
     if (pos_ < s_.size() && s_[pos_] == '}') {
       ++pos_;
@@ -172,7 +174,7 @@ class Parser {
       const size_t key_pos = pos_;
       std::string key;
       BRICK_RETURN_IF_ERROR(ParseString(&key));
-      if (obj.Find(key) != nullptr)
+      if (!keys.insert(key).second)
         return ErrorAt(key_pos, "a unique key", "duplicate key \"" + JsonEscape(key) + "\"");
       SkipWs();
       if (pos_ >= s_.size() || s_[pos_] != ':') return Error("':'");

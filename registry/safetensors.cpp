@@ -162,6 +162,7 @@ SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& o) noexcept {
     fd_ = std::exchange(o.fd_, -1);
     file_size_ = o.file_size_;
     tensors_ = std::move(o.tensors_);
+    by_name_ = std::move(o.by_name_);
     metadata_ = std::move(o.metadata_);
   }
   return *this;
@@ -252,14 +253,16 @@ Result<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   if (next != data_len)
     return Corrupt(path + ": the tensors cover " + std::to_string(next) + " bytes of data, but the file holds " +
                    std::to_string(data_len) + " after the header (trailing bytes)");
-  for (auto& t : f.tensors_) t.begin += data_start, t.end += data_start;
+  for (size_t i = 0; i < f.tensors_.size(); ++i) {
+    f.tensors_[i].begin += data_start, f.tensors_[i].end += data_start;
+    f.by_name_.emplace(f.tensors_[i].name, i);
+  }
   return f;
 }
 
 const StTensorInfo* SafetensorsFile::Find(std::string_view name) const {
-  for (const auto& t : tensors_)
-    if (t.name == name) return &t;
-  return nullptr;
+  auto it = by_name_.find(std::string(name));
+  return it == by_name_.end() ? nullptr : &tensors_[it->second];
 }
 
 Status SafetensorsFile::ReadBytes(const StTensorInfo& info, uint64_t offset, size_t n, void* dst) const {

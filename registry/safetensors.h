@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -80,6 +81,7 @@ class SafetensorsFile {
   int fd_ = -1;
   uint64_t file_size_ = 0;
   std::vector<StTensorInfo> tensors_;
+  std::unordered_map<std::string, size_t> by_name_;  // index into tensors_ (Find is called per expert)
   std::vector<std::pair<std::string, std::string>> metadata_;
 };
 
