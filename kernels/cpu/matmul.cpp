@@ -17,7 +17,7 @@ namespace {
 constexpr int64_t kGemvMaxRows = 8;
 // Column split unit: whole cache lines of weights for every dtype and whole 4-zmm column blocks.
 constexpr int64_t kColUnit = 64;
-// The GEMV splits K (whole rows: one sequential stream per thread, measured ~1.5x better in DRAM
+// The GEMV splits K (whole rows: one sequential stream per thread, measured ~1.4x better in DRAM
 // than interleaved column halves) when every thread gets at least this many rows, else N.
 constexpr int64_t kMinRowsPerThread = 32;
 // Below this many weight bytes a parallel loop costs more than it saves (wake-up ~1-2 µs).
