@@ -67,19 +67,19 @@ int32_t Sampler::SampleFiltered(const float* logits) {
     return probs_[static_cast<size_t>(a)] > probs_[static_cast<size_t>(b)] ||
            (probs_[static_cast<size_t>(a)] == probs_[static_cast<size_t>(b)] && a < b);
   };
+  // Candidates: order_[0, n). With top-k they are the k best, sorted.
   int64_t n = vocab_;
-  if (p_.top_k > 0 && p_.top_k < n) n = p_.top_k;
   int64_t sorted = 0;  // order_[0, sorted) is sorted
+  if (p_.top_k > 0 && p_.top_k < n) {
+    n = p_.top_k;
+    std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), higher);
+    sorted = n;
+  }
   if (p_.top_p < 1.0f) {
     double total = 0.0;
     for (int64_t i = 0; i < n; ++i) total += probs_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
-    if (n < vocab_) {  // top-k first: the mass is over the k best only
-      std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), higher);
-      total = 0.0;
-      for (int64_t i = 0; i < n; ++i) total += probs_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
-      sorted = n;
-    }
-    // Grow the sorted prefix until it holds top_p of the mass (usually a few dozen tokens).
+    // Grow the sorted prefix until it holds top_p of the candidates' mass (usually a few dozen).
+    const double target = p_.top_p * total;
     double cum = 0.0;
     int64_t keep = 0;
     for (int64_t want = std::min<int64_t>(64, n);; want = std::min(n, want * 4)) {
@@ -87,12 +87,10 @@ int32_t Sampler::SampleFiltered(const float* logits) {
         std::partial_sort(order_.begin() + sorted, order_.begin() + want, order_.begin() + n, higher);
         sorted = want;
       }
-      while (keep < sorted && cum < p_.top_p * total) cum += probs_[static_cast<size_t>(order_[static_cast<size_t>(keep++)])];
-      if (cum >= p_.top_p * total || sorted == n) break;
+      while (keep < sorted && cum < target) cum += probs_[static_cast<size_t>(order_[static_cast<size_t>(keep++)])];
+      if (cum >= target || sorted == n) break;
     }
     n = std::max<int64_t>(keep, 1);
-  } else if (n < vocab_) {
-    std::partial_sort(order_.begin(), order_.begin() + n, order_.end(), higher);
   }
   double mass = 0.0;
   for (int64_t i = 0; i < n; ++i) mass += probs_[static_cast<size_t>(order_[static_cast<size_t>(i)])];
