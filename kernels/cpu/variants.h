@@ -9,6 +9,10 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 
+namespace brickrt::kernels {
+class PackedMatrix;
+}
+
 namespace brickrt::kernels::internal {
 
 // True when the CPU has AVX-512 F/BW/VL/DQ + FMA + F16C (the ISA the *_avx512.cpp files are built for).
@@ -32,6 +36,29 @@ void GemvAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType 
                      int64_t kb, int64_t ke, int64_t n0, int64_t n1);
 void GemmAvx512Range(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
                      int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
+// ---- packed matmul: same contract as MatmulPacked (kernels/cpu/packed_matrix.h) -----------------
+void MatmulPackedPortable(const float* x, int64_t M, const PackedMatrix& w, float* y, ThreadPool* pool);
+// REQUIRES: CpuHasAvx512().
+void MatmulPackedAvx512(const float* x, int64_t M, const PackedMatrix& w, float* y, ThreadPool* pool);
+
+// Range kernels the packed dispatcher splits over threads: y[m0:m1, 64·p0 : min(N, 64·p1)] =
+// x[m0:m1, 0:K] · W[0:K, same columns], W the panels [p0, p1) of `panels` (PackedMatrix::data(),
+// `dt` [panels, K, 64]). x F32 row stride K, y F32 row stride N. Up to 8 rows are streamed with the
+// accumulators in registers over all of K (GEMV); more rows are register-tiled with K blocking (GEMM).
+void PackedRangePortable(const float* x, int64_t K, const void* panels, DType dt, int64_t N, float* y, int64_t m0,
+                         int64_t m1, int64_t p0, int64_t p1);
+void PackedRangeAvx512(const float* x, int64_t K, const void* panels, DType dt, int64_t N, float* y, int64_t m0,
+                       int64_t m1, int64_t p0, int64_t p1);
+
+// Element of a packed panel row that holds column j (0 <= j < 64): BF16 rows interleave each 32-column
+// half as [c0, c16, c1, c17, ...] so that a 64-byte load widens to columns 0-15 (even elements, << 16)
+// and 16-31 (odd elements, & 0xffff0000) in order; F32 and F16 rows are in column order.
+inline int64_t PanelSlot(DType dt, int64_t j) {
+  if (dt != DType::kBF16) return j;
+  const int64_t half = j & ~int64_t{31}, i = j & 31;
+  return half + (i < 16 ? 2 * i : 2 * (i - 16) + 1);
+}
 
 // ---- GELU, in place over n floats -------------------------------------------------------------
 void GeluErfPortable(float* x, int64_t n);

@@ -1,0 +1,170 @@
+// AVX-512 kernels over packed weight panels (kernels/cpu/packed_matrix.h): the decode GEMV and the
+// prefill GEMM share one micro-kernel, MR rows × 64 columns with 4·MR zmm accumulators held over a K
+// range. Built with -mavx512f/bw/vl/dq -mfma -mf16c; only called after CpuHasAvx512() said yes.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/cpu/packed_matrix.h"
+#include "kernels/cpu/variants.h"
+
+namespace brickrt::kernels::internal {
+namespace {
+
+template <DType T>
+constexpr int64_t kRowBytes = kPanelCols*(T == DType::kF32 ? 4 : 2);
+
+// Software prefetch distance in the panel stream. The hardware prefetcher follows a single sequential
+// stream well once it has started; this covers the start of each thread's range and keeps a few KiB
+// in flight (value from the bench on the Zen4 VM, see bench/kernels/matmul_bench.cpp).
+constexpr int64_t kPrefetchBytes = 4096;
+
+// Row k of a panel widened exactly to F32: columns 16v .. 16v+15 in w[v]. Rows are 64-byte aligned.
+template <DType T>
+[[gnu::always_inline]] inline void LoadRow(const uint8_t* row, __m512 (&w)[4]);
+template <>
+[[gnu::always_inline]] inline void LoadRow<DType::kF32>(const uint8_t* row, __m512 (&w)[4]) {
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) w[v] = _mm512_load_ps(row + 64 * v);
+}
+template <>
+[[gnu::always_inline]] inline void LoadRow<DType::kF16>(const uint8_t* row, __m512 (&w)[4]) {
+  // maskz forms: GCC 12's unmasked 256-bit loads/converts trip -Wuninitialized (GCC bug 105593).
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; ++v) w[v] = _mm512_maskz_cvtph_ps(0xffff, _mm256_maskz_loadu_epi16(0xffff, row + 32 * v));
+}
+template <>
+[[gnu::always_inline]] inline void LoadRow<DType::kBF16>(const uint8_t* row, __m512 (&w)[4]) {
+  // Each 64-byte half holds [c0, c16, c1, c17, ...] (PanelSlot): the even elements shifted up are
+  // columns 0-15 and the odd ones with the low half cleared are columns 16-31, both exact F32.
+  const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    const __m512i raw = _mm512_load_si512(row + 64 * h);
+    w[2 * h] = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, raw, 16));
+    w[2 * h + 1] = _mm512_castsi512_ps(_mm512_and_si512(raw, hi));
+  }
+}
+
+// y[0:MR, 0:64] (+)= x[0:MR, k0:k1] · P[k0:k1, 0:64] for one panel P; x row stride ldx, y row stride
+// ldy, columns outside `mask` neither read nor written. `first`: start from 0 instead of y.
+template <DType T, int MR, bool kPrefetch>
+[[gnu::always_inline]] inline void Micro(const float* x, int64_t ldx, const uint8_t* panel, int64_t k0, int64_t k1,
+                                         float* y, int64_t ldy, const __mmask16* mask, bool first) {
+  __m512 acc[MR][4];
+#pragma GCC unroll 8
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      acc[m][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], y + m * ldy + 16 * v);
+    }
+  }
+  const uint8_t* row = panel + k0 * kRowBytes<T>;
+  for (int64_t k = k0; k < k1; ++k, row += kRowBytes<T>) {
+    if constexpr (kPrefetch) {
+#pragma GCC unroll 4
+      for (int64_t b = 0; b < kRowBytes<T>; b += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes + b, _MM_HINT_T0);
+    }
+    __m512 w[4];
+    LoadRow<T>(row, w);
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; ++m) {
+      const __m512 xb = _mm512_set1_ps(x[m * ldx + k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) acc[m][v] = _mm512_fmadd_ps(xb, w[v], acc[m][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(y + m * ldy + 16 * v, mask[v], acc[m][v]);
+  }
+}
+
+// Micro for a run-time row count 1..kMaxMr.
+constexpr int kMaxMr = 6;
+template <DType T, bool kPrefetch>
+void MicroRows(int rows, const float* x, int64_t ldx, const uint8_t* panel, int64_t k0, int64_t k1, float* y,
+               int64_t ldy, const __mmask16* mask, bool first) {
+  switch (rows) {
+    case 1:
+      return Micro<T, 1, kPrefetch>(x, ldx, panel, k0, k1, y, ldy, mask, first);
+    case 2:
+      return Micro<T, 2, kPrefetch>(x, ldx, panel, k0, k1, y, ldy, mask, first);
+    case 3:
+      return Micro<T, 3, kPrefetch>(x, ldx, panel, k0, k1, y, ldy, mask, first);
+    case 4:
+      return Micro<T, 4, kPrefetch>(x, ldx, panel, k0, k1, y, ldy, mask, first);
+    case 5:
+      return Micro<T, 5, kPrefetch>(x, ldx, panel, k0, k1, y, ldy, mask, first);
+    default:
+      return Micro<T, 6, kPrefetch>(x, ldx, panel, k0, k1, y, ldy, mask, first);
+  }
+}
+
+// Mask of the lanes of the 16-column vector starting at column c that lie below `end`.
+inline __mmask16 TailMask(int64_t c, int64_t end) {
+  const int64_t rem = end - c;
+  if (rem >= 16) return 0xffff;
+  if (rem <= 0) return 0;
+  return static_cast<__mmask16>((1u << rem) - 1u);
+}
+
+// GEMM K block: the panel block [kGemmKc, 64] (32 KiB BF16, 64 KiB F32) stays in L1/L2 while every
+// row tile of the task passes over it.
+constexpr int64_t kGemmKc = 256;
+// GEMV with 7-8 rows (more accumulators than registers): two row groups over K blocks of this many
+// bytes of panel, so the second group re-reads the block from L1.
+constexpr int64_t kGemvSplitBlockBytes = 16 * 1024;
+
+template <DType T>
+void RangeT(const float* x, int64_t K, const void* panels, int64_t N, float* y, int64_t m0, int64_t m1, int64_t p0,
+            int64_t p1) {
+  const int64_t rows = m1 - m0;
+  const auto* base = static_cast<const uint8_t*>(panels);
+  const float* xm = x + m0 * K;
+  for (int64_t p = p0; p < p1; ++p) {
+    const uint8_t* panel = base + p * K * kRowBytes<T>;
+    const int64_t n0 = p * kPanelCols;
+    __mmask16 mask[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) mask[v] = TailMask(n0 + 16 * v, N);
+    float* ym = y + m0 * N + n0;
+    if (rows <= kMaxMr) {
+      // GEMV: one pass over the whole panel, y written once.
+      MicroRows<T, true>(static_cast<int>(rows), xm, K, panel, 0, K, ym, N, mask, true);
+      continue;
+    }
+    const bool gemv = rows <= 8;
+    const int64_t kc = gemv ? kGemvSplitBlockBytes / kRowBytes<T> : kGemmKc;
+    const int64_t mr = gemv ? 4 : kMaxMr;
+    for (int64_t k0 = 0; k0 < K; k0 += kc) {
+      const int64_t k1 = std::min(K, k0 + kc);
+      for (int64_t m = 0; m < rows; m += mr) {
+        const int r = static_cast<int>(std::min(mr, rows - m));
+        if (gemv && m == 0) {
+          MicroRows<T, true>(r, xm + m * K, K, panel, k0, k1, ym + m * N, N, mask, k0 == 0);
+        } else {
+          MicroRows<T, false>(r, xm + m * K, K, panel, k0, k1, ym + m * N, N, mask, k0 == 0);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void PackedRangeAvx512(const float* x, int64_t K, const void* panels, DType dt, int64_t N, float* y, int64_t m0,
+                       int64_t m1, int64_t p0, int64_t p1) {
+  switch (dt) {
+    case DType::kF32:
+      return RangeT<DType::kF32>(x, K, panels, N, y, m0, m1, p0, p1);
+    case DType::kF16:
+      return RangeT<DType::kF16>(x, K, panels, N, y, m0, m1, p0, p1);
+    case DType::kBF16:
+      return RangeT<DType::kBF16>(x, K, panels, N, y, m0, m1, p0, p1);
+  }
+}
+
+}  // namespace brickrt::kernels::internal
