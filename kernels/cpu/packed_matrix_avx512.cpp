@@ -107,9 +107,12 @@ inline __mmask16 TailMask(int64_t c, int64_t end) {
 // GEMM K block: the panel block [kGemmKc, 64] (32 KiB BF16, 64 KiB F32) stays in L1/L2 while every
 // row tile of the task passes over it.
 constexpr int64_t kGemmKc = 256;
-// GEMV with 7-8 rows (more accumulators than registers): two row groups over K blocks of this many
-// bytes of panel, so the second group re-reads the block from L1.
-constexpr int64_t kGemvSplitBlockBytes = 16 * 1024;
+// GEMV with 7-8 rows (4·M accumulators would not fit in 32 registers): two row groups over K blocks
+// of this many bytes of panel; the first group streams the block from DRAM, the second re-reads it
+// from L2. M = 8 BF16 is FMA-bound (~12.8 GB/s in L2); on the Zen4 VM 64 KiB blocks reached ~12 GB/s
+// from DRAM, 16 KiB ~9.5 (the DRAM stream stalls more often), 2 KiB-16 KiB software prefetch did not
+// help, and 32-column halves of all 8 rows at once ~10.7 (a strided DRAM stream).
+constexpr int64_t kGemvSplitBlockBytes = 64 * 1024;
 
 template <DType T>
 void RangeT(const float* x, int64_t K, const void* panels, int64_t N, float* y, int64_t m0, int64_t m1, int64_t p0,
