@@ -21,7 +21,7 @@ constexpr int64_t kGemmTaskRows = 96;
 
 // Calls f(panel_index, row_index) for every element of W: its index in the panels and in row-major
 // W [K, N] (or [N, K] when transposed). Transposed sources are walked along their rows (sequential
-// reads, scattered writes into one panel, which stays in L2).
+// reads, writes scattered over one panel, which stays in L2; 64-row tiles measured ~1.5x slower).
 template <typename Fn>
 void ForEachElement(DType dt, int64_t K, int64_t N, bool transposed, Fn&& f) {
   int64_t slot[kPanelCols];
@@ -45,7 +45,37 @@ void ForEachElement(DType dt, int64_t K, int64_t N, bool transposed, Fn&& f) {
 // Bit-exact element copies (E: uint32_t for F32, uint16_t for F16/BF16).
 template <typename E>
 void PackT(const E* src, E* panels, DType dt, int64_t K, int64_t N, bool transposed) {
-  ForEachElement(dt, K, N, transposed, [&](int64_t pi, int64_t ri) { panels[pi] = src[ri]; });
+  if (transposed) {
+    ForEachElement(dt, K, N, true, [&](int64_t pi, int64_t ri) { panels[pi] = src[ri]; });
+    return;
+  }
+  // [K, N] (the expert layout, most of a model): whole 64-column rows as plain or interleaving
+  // copies that GCC vectorizes (Pack measured ~2x faster than with the per-element loop, the rest
+  // being mostly the page faults of the new allocation); the last, partial panel element by element.
+  const int64_t full = N / kPanelCols;
+  for (int64_t p = 0; p < full; ++p) {
+    for (int64_t k = 0; k < K; ++k) {
+      const E* s = src + k * N + p * kPanelCols;
+      E* d = panels + (p * K + k) * kPanelCols;
+      if (dt == DType::kBF16) {
+        for (int64_t h = 0; h < kPanelCols; h += 32) {
+          for (int64_t i = 0; i < 16; ++i) {
+            d[h + 2 * i] = s[h + i];
+            d[h + 2 * i + 1] = s[h + 16 + i];
+          }
+        }
+      } else {
+        std::memcpy(d, s, kPanelCols * sizeof(E));
+      }
+    }
+  }
+  if (full * kPanelCols == N) return;
+  int64_t slot[kPanelCols];
+  for (int64_t j = 0; j < kPanelCols; ++j) slot[j] = internal::PanelSlot(dt, j);
+  for (int64_t k = 0; k < K; ++k) {
+    E* d = panels + (full * K + k) * kPanelCols;
+    for (int64_t j = 0; j < N - full * kPanelCols; ++j) d[slot[j]] = src[k * N + full * kPanelCols + j];
+  }
 }
 template <typename E>
 void UnpackT(const E* panels, E* dst, DType dt, int64_t K, int64_t N) {
