@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed_matrix.h"
 #include "kernels/cpu/stickbreak.h"
 
 namespace brickrt {
@@ -58,7 +58,7 @@ void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, co
     if (c == 0) continue;  // empty groups are normal (G15)
     const AttentionExpert& expert = *layer.attn[static_cast<size_t>(e)];
     GatherRows(g, e, x, D, xin);
-    kernels::Matmul(xin, c, D, expert.wq().data(), expert.wq().dtype(), A, q, pool);
+    kernels::MatmulPacked(xin, c, expert.wq(), q, pool);
     // Attention per sequence: the pairs of one expert are in row order, so each sequence's rows
     // form one run.
     const int32_t* pair_rows = g.rows.data() + g.offsets[e];
@@ -78,7 +78,7 @@ void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, co
       }
       begin = end;
     }
-    kernels::Matmul(o, c, A, expert.wo().data(), expert.wo().dtype(), D, y, pool);
+    kernels::MatmulPacked(o, c, expert.wo(), y, pool);
     ScatterAddGated(g, e, y, D, h);
   }
 }

@@ -3,7 +3,6 @@
 
 #include "bricks/norm.h"
 #include "kernels/cpu/gelu.h"
-#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/softmax_topk.h"
 
 namespace brickrt {
@@ -13,23 +12,25 @@ Result<Router> Router::FromData(const BrickData& brick, int64_t d_model, int64_t
   BRICK_RETURN_IF_ERROR(ExpectTensor(brick, "b1", {gating_size}));
   BRICK_RETURN_IF_ERROR(ExpectTensor(brick, "w2", {n_experts, gating_size}));
   Router r;
-  r.w1_ = brick.Find("w1")->Transposed2D();
+  const Tensor& w1 = *brick.Find("w1");
+  const Tensor& w2 = *brick.Find("w2");
+  r.w1_ = kernels::PackedMatrix::Pack(w1.data(), w1.dtype(), d_model, gating_size, /*transposed=*/true);
   r.b1_ = brick.Find("b1")->ConvertTo(DType::kF32);
-  r.w2_ = brick.Find("w2")->Transposed2D();
+  r.w2_ = kernels::PackedMatrix::Pack(w2.data(), w2.dtype(), gating_size, n_experts, /*transposed=*/true);
   return r;
 }
 
 void Router::Route(const float* x, int64_t M, int k, float* gates, int32_t* ids, float* scratch,
                    ThreadPool* pool) const {
-  const int64_t D = w1_.dim(0), G = w1_.dim(1), E = w2_.dim(1);
-  float* hidden = scratch;       // [M, G]
+  const int64_t G = w1_.N(), E = w2_.N();
+  float* hidden = scratch;          // [M, G]
   float* logits = scratch + M * G;  // [M, E]
-  kernels::Matmul(x, M, D, w1_.data(), w1_.dtype(), G, hidden, pool);
+  kernels::MatmulPacked(x, M, w1_, hidden, pool);
   const float* b = b1_.data_as<float>();
   for (int64_t m = 0; m < M; ++m)
     for (int64_t g = 0; g < G; ++g) hidden[m * G + g] += b[g];
   kernels::GeluErf(hidden, M * G);
-  kernels::Matmul(hidden, M, G, w2_.data(), w2_.dtype(), E, logits, pool);
+  kernels::MatmulPacked(hidden, M, w2_, logits, pool);
   kernels::SoftmaxTopK(logits, M, E, k, gates, ids);
 }
 

@@ -8,25 +8,26 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/packed_matrix.h"
 
 namespace brickrt {
 
 class Router {
  public:
-  // Validates w1 [G, D], b1 [G], w2 [n_experts, G] and transposes them to the kernels' [in, out] layout.
+  // Validates w1 [G, D], b1 [G], w2 [n_experts, G] and packs them for the kernels (y = x·Wᵀ).
   static Result<Router> FromData(const BrickData& brick, int64_t d_model, int64_t gating_size, int64_t n_experts);
 
-  int64_t n_experts() const { return w2_.dim(1); }
-  int64_t gating_size() const { return w1_.dim(1); }
+  int64_t n_experts() const { return w2_.N(); }
+  int64_t gating_size() const { return w1_.N(); }
 
   // x F32 [M, D] -> gates F32 [M, k], ids int32 [M, k] (descending gate, ties -> lower id).
   // scratch: F32 [M, G + E] floats. REQUIRES: 1 <= k <= n_experts().
   void Route(const float* x, int64_t M, int k, float* gates, int32_t* ids, float* scratch, ThreadPool* pool) const;
 
  private:
-  Tensor w1_;  // storage dtype [D, G]
-  Tensor b1_;  // F32 [G]
-  Tensor w2_;  // storage dtype [G, E]
+  kernels::PackedMatrix w1_;  // storage dtype, K = D, N = G
+  Tensor b1_;                 // F32 [G]
+  kernels::PackedMatrix w2_;  // storage dtype, K = G, N = E
 };
 
 }  // namespace brickrt
