@@ -44,8 +44,9 @@ void MatmulPackedAvx512(const float* x, int64_t M, const PackedMatrix& w, float*
 
 // Range kernels the packed dispatcher splits over threads: y[m0:m1, 64·p0 : min(N, 64·p1)] =
 // x[m0:m1, 0:K] · W[0:K, same columns], W the panels [p0, p1) of `panels` (PackedMatrix::data(),
-// `dt` [panels, K, 64]). x F32 row stride K, y F32 row stride N. Up to 8 rows are streamed with the
-// accumulators in registers over all of K (GEMV); more rows are register-tiled with K blocking (GEMM).
+// `dt` [panels, K, 64]). x F32 row stride K, y F32 row stride N. Up to 8 rows are streamed (GEMV:
+// the accumulators of up to 6 rows stay in registers over all of K); more rows are register-tiled
+// with K blocking (GEMM).
 void PackedRangePortable(const float* x, int64_t K, const void* panels, DType dt, int64_t N, float* y, int64_t m0,
                          int64_t m1, int64_t p0, int64_t p1);
 void PackedRangeAvx512(const float* x, int64_t K, const void* panels, DType dt, int64_t N, float* y, int64_t m0,
