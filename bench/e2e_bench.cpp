@@ -95,7 +95,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
       return 1;
     }
-    auto built = Model::Build(made->first, made->second);
+    auto built = Model::Build(made->first, std::move(made->second));
     if (!built.ok()) {
       std::fprintf(stderr, "%s\n", built.status().ToString().c_str());
       return 1;

@@ -12,7 +12,7 @@ Key KeyOf(BrickKind kind, int layer, int index) { return {static_cast<int>(kind)
 
 }  // namespace
 
-Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, const std::vector<BrickData>& bricks) {
+Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::vector<BrickData> bricks) {
   if (cfg.n_layer <= 0 || cfg.n_embd <= 0 || cfg.vocab_size <= 0)
     return InvalidArgument("model config: n_layer, n_embd and vocab_size must be positive");
   if (cfg.n_head != 1 || cfg.att_hidden != cfg.n_embd)
@@ -21,12 +21,12 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, const 
       static_cast<int64_t>(cfg.n_mlp_experts.size()) != cfg.n_layer)
     return InvalidArgument("model config: per-layer expert counts must have n_layer entries");
 
-  std::map<Key, const BrickData*> by_key;
-  for (const BrickData& b : bricks) {
+  std::map<Key, BrickData*> by_key;
+  for (BrickData& b : bricks) {
     if (!by_key.emplace(KeyOf(b.kind, b.layer, b.index), &b).second)
       return InvalidArgument("brick " + b.Name() + " appears twice");
   }
-  auto find = [&](BrickKind kind, int layer, int index) -> Result<const BrickData*> {
+  auto find = [&](BrickKind kind, int layer, int index) -> Result<BrickData*> {
     auto it = by_key.find(KeyOf(kind, layer, index));
     if (it == by_key.end()) {
       BrickData probe;
@@ -41,7 +41,10 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, const 
   auto m = std::make_shared<Model>();
   m->cfg_ = cfg;
   const float eps = cfg.layer_norm_eps;
-  BRICK_ASSIGN_OR_RETURN(const BrickData* embed, find(BrickKind::kEmbedding, -1, -1));
+  // Each brick's raw tensors are dropped once its runnable form exists (packed copies or shared
+  // references live on in the model).
+  auto release = [](BrickData* b) { b->tensors.clear(); };
+  BRICK_ASSIGN_OR_RETURN(BrickData* embed, find(BrickKind::kEmbedding, -1, -1));
   BRICK_ASSIGN_OR_RETURN(m->embedding_, Embedding::FromData(*embed, cfg.vocab_size, cfg.n_embd));
 
   for (int l = 0; l < cfg.n_layer; ++l) {
@@ -52,32 +55,39 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, const 
                              std::to_string(cfg.k_mlp) + ") must be between 1 and the layer's expert count (" +
                              std::to_string(ea) + " attention, " + std::to_string(em) + " MLP)");
     }
-    BRICK_ASSIGN_OR_RETURN(const BrickData* ln1, find(BrickKind::kNorm, l, kNormAttn));
+    BRICK_ASSIGN_OR_RETURN(BrickData* ln1, find(BrickKind::kNorm, l, kNormAttn));
     BRICK_ASSIGN_OR_RETURN(layer.ln1, Norm::FromData(*ln1, cfg.n_embd, eps));
-    BRICK_ASSIGN_OR_RETURN(const BrickData* ar, find(BrickKind::kAttnRouter, l, -1));
+    release(ln1);
+    BRICK_ASSIGN_OR_RETURN(BrickData* ar, find(BrickKind::kAttnRouter, l, -1));
     BRICK_ASSIGN_OR_RETURN(layer.attn_router, Router::FromData(*ar, cfg.n_embd, cfg.gating_size, ea));
+    release(ar);
     for (int e = 0; e < ea; ++e) {
-      BRICK_ASSIGN_OR_RETURN(const BrickData* b, find(BrickKind::kAttnExpert, l, e));
+      BRICK_ASSIGN_OR_RETURN(BrickData* b, find(BrickKind::kAttnExpert, l, e));
       BRICK_ASSIGN_OR_RETURN(auto expert, AttentionExpert::FromData(*b, cfg));
       layer.attn.push_back(std::move(expert));
+      release(b);
     }
-    BRICK_ASSIGN_OR_RETURN(const BrickData* ln2, find(BrickKind::kNorm, l, kNormMlp));
+    BRICK_ASSIGN_OR_RETURN(BrickData* ln2, find(BrickKind::kNorm, l, kNormMlp));
     BRICK_ASSIGN_OR_RETURN(layer.ln2, Norm::FromData(*ln2, cfg.n_embd, eps));
-    BRICK_ASSIGN_OR_RETURN(const BrickData* mr, find(BrickKind::kMlpRouter, l, -1));
+    release(ln2);
+    BRICK_ASSIGN_OR_RETURN(BrickData* mr, find(BrickKind::kMlpRouter, l, -1));
     BRICK_ASSIGN_OR_RETURN(layer.mlp_router, Router::FromData(*mr, cfg.n_embd, cfg.gating_size, em));
+    release(mr);
     for (int e = 0; e < em; ++e) {
-      BRICK_ASSIGN_OR_RETURN(const BrickData* b, find(BrickKind::kMlpExpert, l, e));
+      BRICK_ASSIGN_OR_RETURN(BrickData* b, find(BrickKind::kMlpExpert, l, e));
       BRICK_ASSIGN_OR_RETURN(auto expert, MlpExpert::FromData(*b, cfg));
       layer.mlp.push_back(std::move(expert));
+      release(b);
     }
     m->layers_.push_back(std::move(layer));
   }
-  BRICK_ASSIGN_OR_RETURN(const BrickData* lnf, find(BrickKind::kNorm, -1, kNormFinal));
+  BRICK_ASSIGN_OR_RETURN(BrickData* lnf, find(BrickKind::kNorm, -1, kNormFinal));
   BRICK_ASSIGN_OR_RETURN(m->ln_f_, Norm::FromData(*lnf, cfg.n_embd, eps));
   auto head = by_key.find(KeyOf(BrickKind::kLmHead, -1, -1));
   if (head == by_key.end() && !cfg.tie_word_embeddings) return NotFound("brick lm_head (lm_head) is missing");
   const BrickData& head_brick = head != by_key.end() ? *head->second : *embed;
   BRICK_ASSIGN_OR_RETURN(m->lm_head_, LmHead::FromData(head_brick, cfg.vocab_size, cfg.n_embd));
+  bricks.clear();
   return std::shared_ptr<const Model>(std::move(m));
 }
 

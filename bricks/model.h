@@ -29,8 +29,10 @@ class Model {
  public:
   // Validates that every brick the config calls for is present exactly once with the right shapes
   // (per-layer expert counts from cfg.n_att_experts / n_mlp_experts) and builds the model. Errors
-  // name the missing or malformed brick.
-  static Result<std::shared_ptr<const Model>> Build(const ModelConfig& cfg, const std::vector<BrickData>& bricks);
+  // name the missing or malformed brick. Takes the bricks by value and drops each one's tensors as
+  // soon as it is built, so a caller that moves them in peaks at one copy of the weights plus one
+  // brick, not two copies.
+  static Result<std::shared_ptr<const Model>> Build(const ModelConfig& cfg, std::vector<BrickData> bricks);
 
   const ModelConfig& config() const { return cfg_; }
   const Embedding& embedding() const { return embedding_; }

@@ -152,9 +152,8 @@ int RunCommand(const std::vector<std::string>& args) {
   const auto t0 = std::chrono::steady_clock::now();
   auto ckpt = LoadHfCheckpoint(r.checkpoint);
   if (!ckpt.ok()) return Fail(kCmd, ckpt.status().message());
-  auto model = Model::Build(ckpt->config, ckpt->bricks);
+  auto model = Model::Build(ckpt->config, std::move(ckpt->bricks));
   if (!model.ok()) return Fail(kCmd, r.checkpoint + ": " + model.status().message());
-  ckpt->bricks.clear();  // the model shares the weights; drop the loader's references
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   ThreadPool pool(r.threads == 0 ? static_cast<int>(std::thread::hardware_concurrency()) : r.threads);

@@ -27,7 +27,7 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
     dir_ = ReferenceDir(GetParam());
     auto ckpt = LoadHfCheckpoint(dir_);
     ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
-    auto model = Model::Build(ckpt->config, ckpt->bricks);
+    auto model = Model::Build(ckpt->config, std::move(ckpt->bricks));
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     model_ = *model;
     auto prompts = ParseJson(ReadFile(dir_ + "/prompts.json"));

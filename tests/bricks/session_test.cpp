@@ -26,7 +26,7 @@ std::shared_ptr<const Model> RandomModel(DType dtype) {
   o.seed = 7;
   auto made = MakeRandomModel(o);
   if (!made.ok()) return nullptr;
-  auto model = Model::Build(made->first, made->second);
+  auto model = Model::Build(made->first, std::move(made->second));
   return model.ok() ? *model : nullptr;
 }
 

@@ -33,7 +33,7 @@ inline std::vector<int32_t> IdsFromJson(const JsonValue& arr) {
 inline std::shared_ptr<const Model> LoadModel(const std::string& dir) {
   auto ckpt = LoadHfCheckpoint(dir);
   if (!ckpt.ok()) return nullptr;
-  auto model = Model::Build(ckpt->config, ckpt->bricks);
+  auto model = Model::Build(ckpt->config, std::move(ckpt->bricks));
   if (!model.ok()) return nullptr;
   return *model;
 }
