@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/rng.h"
 #include "core/status.h"
 
 namespace brickrt {
@@ -19,17 +20,6 @@ struct SamplingParams {
 
 // Checks ranges: temperature >= 0, top_k >= 0, 0 < top_p <= 1.
 Status ValidateSampling(const SamplingParams& p);
-
-// xoshiro256** seeded through splitmix64: small, fast, and specified bit for bit.
-class Rng {
- public:
-  explicit Rng(uint64_t seed);
-  uint64_t Next();
-  double Uniform();  // [0, 1) with 53 random bits
-
- private:
-  uint64_t s_[4];
-};
 
 class Sampler {
  public:

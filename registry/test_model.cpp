@@ -5,48 +5,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/rng.h"
+
 namespace brickrt {
 namespace {
 
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-class Xoshiro256ss {
- public:
-  explicit Xoshiro256ss(uint64_t seed) {
-    for (auto& w : s_) w = SplitMix64(&seed);
-  }
-  uint64_t Next() {
-    const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = Rotl(s_[3], 45);
-    return result;
-  }
-  // Approximately N(0, 1): four 16-bit uniforms summed (variance 4·(2^32-1)/12), centred and scaled.
-  // Exact in float: the sum is an integer below 2^18 and the scale is one rounding.
-  float Normal() {
-    const uint64_t r = Next();
-    const int32_t sum = static_cast<int32_t>((r & 0xffff) + ((r >> 16) & 0xffff) + ((r >> 32) & 0xffff) + (r >> 48));
-    constexpr float kScale = 1.7320508075688772f / 65535.0f;  // sqrt(3) / 65535 -> unit variance
-    return static_cast<float>(sum - 131070) * kScale;
-  }
-
- private:
-  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
-
 // Fills a new tensor with mean + stddev * N(0, 1).
-Tensor RandomTensor(Xoshiro256ss& rng, DType dtype, Shape shape, float mean, float stddev) {
+Tensor RandomTensor(Rng& rng, DType dtype, Shape shape, float mean, float stddev) {
   Tensor t(dtype, std::move(shape));
   constexpr size_t kChunk = 4096;
   float buf[kChunk];
@@ -103,11 +68,11 @@ Result<std::pair<ModelConfig, std::vector<BrickData>>> MakeRandomModel(const Tes
   const int64_t D = o.d_model, F = o.ffd_hidden, G = o.gating_size, V = o.vocab;
   const DType dt = o.dtype;
   std::vector<BrickData> bricks;
-  const auto brick = [&](BrickKind kind, int layer, int index) -> std::pair<BrickData*, Xoshiro256ss> {
+  const auto brick = [&](BrickKind kind, int layer, int index) -> std::pair<BrickData*, Rng> {
     BrickData b;
     b.kind = kind, b.layer = layer, b.index = index;
     bricks.push_back(std::move(b));
-    return {&bricks.back(), Xoshiro256ss(BrickSeed(o.seed, kind, layer, index))};
+    return {&bricks.back(), Rng(BrickSeed(o.seed, kind, layer, index))};
   };
   const auto norm = [&](int layer, int slot) {
     auto [b, rng] = brick(BrickKind::kNorm, layer, slot);
@@ -153,7 +118,7 @@ Result<std::pair<ModelConfig, std::vector<BrickData>>> MakeRandomModel(const Tes
     if (o.tie_word_embeddings) {
       head.tensors.emplace_back("weight", bricks.front().tensors[0].second);
     } else {
-      Xoshiro256ss rng(BrickSeed(o.seed, BrickKind::kLmHead, -1, -1));
+      Rng rng(BrickSeed(o.seed, BrickKind::kLmHead, -1, -1));
       head.tensors.emplace_back("weight", RandomTensor(rng, dt, {V, D}, 0.0f, InvSqrt(D)));
     }
     bricks.push_back(std::move(head));
