@@ -150,8 +150,11 @@ int RunCommand(const std::vector<std::string>& args) {
   const RunArgs& r = *parsed;
 
   const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = isatty(STDERR_FILENO) != 0;  // progress lines only for a person watching
+  if (tty) std::fprintf(stderr, "loading %s ...\n", r.checkpoint.c_str());
   auto ckpt = LoadHfCheckpoint(r.checkpoint);
   if (!ckpt.ok()) return Fail(kCmd, ckpt.status().message());
+  if (tty) std::fprintf(stderr, "%s\n", ckpt->description.c_str());
   auto model = Model::Build(ckpt->config, std::move(ckpt->bricks));
   if (!model.ok()) return Fail(kCmd, r.checkpoint + ": " + model.status().message());
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
