@@ -16,6 +16,14 @@ const char* BrickKindName(BrickKind kind) {
   return "?";
 }
 
+std::optional<BrickKind> ParseBrickKind(std::string_view name) {
+  for (BrickKind k : {BrickKind::kEmbedding, BrickKind::kNorm, BrickKind::kAttnRouter, BrickKind::kAttnExpert,
+                      BrickKind::kMlpRouter, BrickKind::kMlpExpert, BrickKind::kLmHead}) {
+    if (name == BrickKindName(k)) return k;
+  }
+  return std::nullopt;
+}
+
 std::string BrickData::Name() const {
   const std::string l = "L" + std::to_string(layer);
   switch (kind) {

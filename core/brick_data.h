@@ -3,7 +3,9 @@
 // Checkpoint readers and the registry produce these; bricks/ assembles a runnable model from them.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -15,6 +17,8 @@ enum class BrickKind { kEmbedding, kNorm, kAttnRouter, kAttnExpert, kMlpRouter, 
 
 // "embedding", "norm", "attn_router", "attn_expert", "mlp_router", "mlp_expert", "lm_head".
 const char* BrickKindName(BrickKind kind);
+// The inverse of BrickKindName; nullopt for anything else.
+std::optional<BrickKind> ParseBrickKind(std::string_view name);
 
 // Which norm a kNorm brick is; stored in BrickData::index.
 inline constexpr int kNormFinal = 0;  // ln_f (layer -1)
