@@ -1,8 +1,9 @@
-// SoftmaxTopK: exact expert ids (ties to the lower index), gates vs the double reference, k = E,
-// and the softmax-over-all-experts property (spec §2.3, G3).
+// SoftmaxTopK: exact expert ids (ties to the lower index, NaN last), gates vs the double reference,
+// k = E, and the softmax-over-all-experts property (spec §2.3, G3).
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -86,6 +87,54 @@ TEST(SoftmaxTopK, LargeLogitsDoNotOverflow) {
   EXPECT_EQ(id, (std::vector<int32_t>{0, 1}));
   EXPECT_NEAR(g[0], 0.7310586f, 1e-6f);  // σ(1)
   EXPECT_NEAR(g[1], 0.2689414f, 1e-6f);
+}
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Runs both versions on one row and checks the ids against `want` exactly (every rank, k = E), then
+// the top-k prefixes for every k. Gates are not checked: a NaN or +inf logit makes them NaN.
+void ExpectRanking(const std::vector<float>& logits, const std::vector<int32_t>& want) {
+  const int64_t E = static_cast<int64_t>(logits.size());
+  for (int k = 1; k <= E; ++k) {
+    std::vector<float> g(static_cast<size_t>(k));
+    std::vector<int32_t> id(static_cast<size_t>(k), -7), idr(id);
+    SoftmaxTopK(logits.data(), 1, E, k, g.data(), id.data());
+    SoftmaxTopKRef(logits.data(), 1, E, k, g.data(), idr.data());
+    const std::vector<int32_t> prefix(want.begin(), want.begin() + k);
+    EXPECT_EQ(id, prefix) << "k=" << k;
+    EXPECT_EQ(idr, prefix) << "ref, k=" << k;
+  }
+}
+
+TEST(SoftmaxTopK, AllNaNRowGivesValidDistinctIds) {
+  // Every comparison with NaN is false: the ids must still be 0..E-1 (NaN ties go low), never -1.
+  ExpectRanking(std::vector<float>(5, kNaN), {0, 1, 2, 3, 4});
+}
+
+TEST(SoftmaxTopK, NaNRanksLast) {
+  ExpectRanking({1.0f, kNaN, 3.0f, -2.0f}, {2, 0, 3, 1});
+  ExpectRanking({kNaN, 1.0f, kNaN, 3.0f, 1.0f}, {3, 1, 4, 0, 2});
+}
+
+TEST(SoftmaxTopK, InfinitiesRankByValueAboveNaN) {
+  // +inf first, then finite descending, then −inf (tied, low index first), then NaN.
+  ExpectRanking({-kInf, 1.0f, kInf, kNaN, -kInf, 0.0f}, {2, 1, 5, 0, 4, 3});
+  ExpectRanking({-kInf, -kInf, -kInf}, {0, 1, 2});
+  ExpectRanking({kInf, kInf, -1.0f}, {0, 1, 2});
+}
+
+TEST(SoftmaxTopK, NaNRowDoesNotAffectOtherRows) {
+  // Row 0 all NaN, row 1 finite: row 1's ids and gates are those of row 1 alone.
+  const std::vector<float> logits = {kNaN, kNaN, kNaN, 0.5f, -1.0f, 2.0f};
+  std::vector<float> g(4), g1(2);
+  std::vector<int32_t> id(4), id1(2);
+  SoftmaxTopK(logits.data(), 2, 3, 2, g.data(), id.data());
+  SoftmaxTopK(logits.data() + 3, 1, 3, 2, g1.data(), id1.data());
+  EXPECT_EQ(id, (std::vector<int32_t>{0, 1, 2, 0}));
+  EXPECT_EQ(g[2], g1[0]);
+  EXPECT_EQ(g[3], g1[1]);
+  EXPECT_FALSE(std::isnan(g[2]));
 }
 
 }  // namespace
