@@ -1,0 +1,173 @@
+// The brick registry: one SQLite file holding versioned bricks (content-addressed payload blobs),
+// model manifests (config + ordered brick versions), tags and an append-only event log (DESIGN.md §4).
+// SQLite stays private to registry/*.cpp: no SQLite type appears here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/brick_data.h"
+#include "core/dtype.h"
+#include "core/model_config.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace brickrt {
+
+enum class Visibility { kShared, kPrivate };
+// "shared" / "private".
+const char* VisibilityName(Visibility v);
+// Accepts exactly "shared" or "private".
+std::optional<Visibility> ParseVisibility(std::string_view s);
+
+// One tensor of a brick, located within the brick's payload.
+struct TensorRecord {
+  std::string name;  // "w1", "weight", ...
+  DType dtype = DType::kF32;
+  Shape shape;
+  int64_t offset = 0;  // byte offset within the brick payload
+  int64_t bytes = 0;
+};
+
+struct BrickRecord {
+  int64_t id = 0;
+  std::string name;     // full name "<model>/L3.mlp.E17"
+  int64_t version = 0;  // 1, 2, ... per name; immutable once written
+  BrickKind kind = BrickKind::kEmbedding;
+  int layer = -1;
+  int index = -1;
+  std::string digest;  // SHA-256 hex of the payload (= the tensors' bytes concatenated in order)
+  int64_t bytes = 0;
+  Visibility visibility = Visibility::kShared;
+  std::optional<int64_t> parent_id;  // lineage: the previous version of the same name on re-import
+  std::string created_at;            // ISO-8601 UTC, "2024-05-01T12:34:56.789Z"
+  std::string metadata_json = "{}";
+  std::vector<TensorRecord> tensors;  // in payload order
+
+  std::string Ref() const;  // "name@version"
+};
+
+struct ManifestRecord {
+  int64_t id = 0;
+  std::string name;
+  int64_t version = 0;
+  ModelConfig config;
+  std::vector<int64_t> brick_ids;  // BrickRecord ids, ordered as the model lists them
+  std::vector<std::string> tags;   // tags currently pointing at this manifest, sorted
+  std::string created_at;
+  std::string source;  // what was imported (a checkpoint directory), free text
+
+  std::string Ref() const;  // "name@version"
+};
+
+struct ImportResult {
+  ManifestRecord manifest;     // the latest manifest of the model after the import
+  bool new_manifest = false;   // false: config and brick list equal the previous latest manifest
+  int new_bricks = 0;          // brick versions written
+  int reused_bricks = 0;       // bricks whose latest version already had this content
+  int64_t new_blob_bytes = 0;  // payload bytes written (0 when every payload was already stored)
+  int repaired_blobs = 0;      // stored payloads that failed their digest and were rewritten from the import
+};
+
+struct BrickFilter {
+  std::string name_glob;  // '*' and '?' wildcards over the full name; empty matches everything
+  std::optional<BrickKind> kind;
+  bool all_versions = false;  // default: only the latest version of each name
+};
+
+struct OpenOptions {
+  bool create = true;          // create the file (and its directory) and the schema when missing
+  bool read_only = false;      // open without write access; Import/Tag then fail with IoError
+  int busy_timeout_ms = 5000;  // how long a writer waits for another writer's lock before Unavailable
+  // Verify each payload's SHA-256 on load (DESIGN.md §4). Off only for measurements that want the
+  // raw read speed; a registry opened with it off trusts what was verified at write time.
+  bool verify_on_load = true;
+};
+
+// A Registry is one SQLite connection: use it from one thread at a time (an Import's transaction is
+// the connection's), and open one Registry per thread or process instead — WAL lets readers run
+// while another connection imports. Each call sees committed data; there is no multi-call snapshot.
+class Registry {
+ public:
+  // path may be ":memory:" (a private in-memory registry, gone on destruction). Creates the schema
+  // on first use (opts.create). Errors, each naming the path:
+  //   NotFound         the file does not exist and opts.create is false (or opts.read_only)
+  //   InvalidArgument  the file is not a SQLite database, or a SQLite database that is not a registry
+  //   Unsupported      the registry's schema is newer than this code ("upgrade brick"), or older and
+  //                    opened read-only (it needs a migration)
+  //   IoError          the location cannot be created or written (read-only directory, permissions)
+  //   Unavailable      another process holds the write lock beyond busy_timeout_ms while migrating
+  static Result<std::unique_ptr<Registry>> Open(const std::string& path, const OpenOptions& opts = {});
+  // $BRICK_REGISTRY, else $XDG_DATA_HOME/brickrt/registry.db, else $HOME/.local/share/brickrt/registry.db
+  // (Open creates the directory). Falls back to "./brickrt-registry.db" when HOME is unset.
+  static std::string DefaultPath();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  const std::string& path() const;
+  int schema_version() const;
+
+  // Imports a model as one transaction: on any error (or a killed process) nothing is written.
+  // Brick names are model_name + "/" + BrickData::Name(). Per brick: the payload digest; if the latest
+  // version of that name has the same digest, tensor layout and visibility it is reused; otherwise a
+  // new version (parent = the previous latest) and, if no blob with that digest exists, a new blob
+  // (written in chunks with incremental blob I/O). A new manifest version only if the config or the
+  // ordered brick list differs from the latest manifest of that name. An "import" event is logged.
+  // Repair: every already-stored payload the import would reuse is hashed first (outside the write
+  // lock); one that fails its digest is rewritten from the imported bytes, so "re-import the model"
+  // fixes what `brick verify` reports. Costs one read of the reused payloads on a re-import.
+  // Errors: InvalidArgument (model_name empty or containing '/', '@', ':' or whitespace; no bricks;
+  // two bricks with one name), OutOfRange (a payload beyond SQLite's blob limit), IoError (read-only
+  // registry, disk full), Unavailable (another writer holds the lock beyond the busy timeout).
+  Result<ImportResult> Import(const std::string& model_name, const ModelConfig& cfg,
+                              const std::vector<BrickData>& bricks, Visibility visibility, const std::string& source);
+
+  // Ordered by name, then version.
+  Result<std::vector<BrickRecord>> ListBricks(const BrickFilter& filter) const;
+  // "NAME" (latest version) or "NAME@VERSION". A NAME without '/' that is not a full name is looked
+  // up as a model-relative name ("L3.mlp.E17") when exactly one model has it.
+  // Errors: NotFound naming the ref; InvalidArgument for a malformed version or an ambiguous name
+  // (listing the candidates).
+  Result<BrickRecord> GetBrick(const std::string& ref) const;
+  // Every manifest version of every model, ordered by name then version, with their tags.
+  Result<std::vector<ManifestRecord>> ListModels() const;
+  // NAME (latest version) | NAME@VERSION | NAME:TAG. Errors: NotFound naming the ref (and the latest
+  // version when only the version is missing); InvalidArgument for a malformed ref.
+  Result<ManifestRecord> ResolveModel(const std::string& ref) const;
+  // Points tag at the manifest model_ref resolves to; moves the tag if it already exists. Logs a
+  // "tag" event. Errors: as ResolveModel; InvalidArgument for a tag that is empty, all digits or
+  // contains '/', '@', ':' or whitespace.
+  Status Tag(const std::string& model_ref, const std::string& tag);
+
+  // Reads the payload with incremental blob I/O straight into 64-byte aligned Tensor storage and
+  // verifies its SHA-256 (unless OpenOptions::verify_on_load is off). Errors: kCorrupt
+  // "brick NAME@V: payload digest mismatch (stored X, computed Y); run `brick verify`, then re-import
+  // the model" (also for a missing blob or a size that disagrees with the tensor records).
+  Result<BrickData> LoadBrick(const BrickRecord& brick) const;
+  // Every brick of the manifest, in manifest order. Bricks with the same digest and tensor layout
+  // (a tied lm_head and embedding) are read once and share storage.
+  Result<std::vector<BrickData>> LoadBricks(const ManifestRecord& manifest) const;
+  // Recomputes the digest of one brick's stored payload without keeping it: OK, or the kCorrupt
+  // error LoadBrick would return. For `brick verify`.
+  Status VerifyBrick(const BrickRecord& brick) const;
+
+  struct Event {
+    int64_t id = 0;
+    std::string at, kind, subject, detail;  // detail: a JSON object
+  };
+  // The most recent `limit` events, newest first.
+  Result<std::vector<Event>> Events(int64_t limit = 100) const;
+
+  struct Impl;  // registry/registry_internal.h
+
+ private:
+  explicit Registry(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace brickrt

@@ -1,0 +1,152 @@
+// The registry schema as a numbered list of migrations, and the connection set-up that applies them.
+// Migrations only append: a released step is never edited, a change is a new step (schema v2, ...).
+#include <string>
+
+#include "registry/registry_internal.h"
+
+namespace brickrt::registry_internal {
+namespace {
+
+// PRAGMA application_id marks the file as ours ("Brck"), so a foreign SQLite file is told apart from
+// an empty one even before reading any table.
+constexpr int64_t kApplicationId = 0x4272636b;
+
+struct Migration {
+  int to_version;
+  const char* sql;  // fixed SQL, run with sqlite3_exec
+};
+
+// Column notes: digests are lowercase SHA-256 hex; shapes are JSON arrays; times ISO-8601 UTC;
+// bricks.kind and visibility use the names of BrickKindName / VisibilityName. Blob columns come after
+// the small ones so reading a row's metadata never touches the payload's overflow pages.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE schema_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO schema_info (key, value) VALUES ('application', 'brickrt');
+CREATE TABLE blobs (
+  id INTEGER PRIMARY KEY,
+  digest TEXT NOT NULL UNIQUE,
+  size INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE TABLE bricks (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  layer INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  digest TEXT NOT NULL REFERENCES blobs (digest),
+  bytes INTEGER NOT NULL,
+  visibility TEXT NOT NULL CHECK (visibility IN ('shared', 'private')),
+  parent_id INTEGER REFERENCES bricks (id),
+  created_at TEXT NOT NULL,
+  metadata TEXT NOT NULL DEFAULT '{}',
+  UNIQUE (name, version)
+);
+CREATE INDEX bricks_digest ON bricks (digest);
+CREATE TABLE brick_tensors (
+  brick_id INTEGER NOT NULL REFERENCES bricks (id) ON DELETE CASCADE,
+  ord INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  dtype TEXT NOT NULL,
+  shape TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (brick_id, ord)
+) WITHOUT ROWID;
+CREATE TABLE manifests (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  config TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  UNIQUE (name, version)
+);
+CREATE TABLE manifest_bricks (
+  manifest_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,
+  ord INTEGER NOT NULL,
+  brick_id INTEGER NOT NULL REFERENCES bricks (id),
+  PRIMARY KEY (manifest_id, ord)
+) WITHOUT ROWID;
+CREATE INDEX manifest_bricks_brick ON manifest_bricks (brick_id);
+CREATE TABLE tags (
+  name TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  manifest_id INTEGER NOT NULL REFERENCES manifests (id),
+  UNIQUE (name, tag)
+);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT '{}'
+);
+)sql"},
+};
+
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
+              "one migration per schema version, numbered 1..kSchemaVersion");
+
+Status Migrate(const sqlite::Db& db, const std::string& path) {
+  BRICK_ASSIGN_OR_RETURN(sqlite::Transaction tx, sqlite::Transaction::Begin(db));
+  // Read again under the write lock: another process may have migrated since we looked.
+  BRICK_ASSIGN_OR_RETURN(int64_t current, db.QueryInt("PRAGMA user_version"));
+  for (const Migration& m : kMigrations) {
+    if (m.to_version <= current) continue;
+    Status st = db.Exec(m.sql);
+    if (!st.ok())
+      return st.WithContext("migrating registry " + path + " to schema version " + std::to_string(m.to_version));
+  }
+  // PRAGMA takes no bound parameters; both values are constants of this file.
+  BRICK_RETURN_IF_ERROR(db.Exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()));
+  BRICK_RETURN_IF_ERROR(db.Exec(("PRAGMA application_id = " + std::to_string(kApplicationId)).c_str()));
+  return tx.Commit();
+}
+
+}  // namespace
+
+Status PrepareSchema(const sqlite::Db& db, const OpenOptions& opts, int* version) {
+  const std::string& path = db.path();
+  db.SetBusyTimeout(opts.busy_timeout_ms);
+  // The first read: SQLite opens lazily, so this is where a non-database file shows up (NOTADB).
+  BRICK_ASSIGN_OR_RETURN(int64_t n_objects, db.QueryInt("SELECT count(*) FROM sqlite_master"));
+  BRICK_ASSIGN_OR_RETURN(int64_t user_version, db.QueryInt("PRAGMA user_version"));
+  BRICK_ASSIGN_OR_RETURN(int64_t app_id, db.QueryInt("PRAGMA application_id"));
+
+  const bool fresh = n_objects == 0 && user_version == 0 && app_id == 0;
+  if (fresh) {
+    if (opts.read_only) return InvalidArgument(path + " is not a brickrt registry (an empty database)");
+    // 64 KiB pages make incremental blob reads ~10x faster than the 4 KiB default (DESIGN.md §4); the
+    // page size is fixed once the first table exists, and cannot change after WAL is on.
+    BRICK_RETURN_IF_ERROR(db.Exec("PRAGMA page_size = 65536"));
+    // WAL: readers (a running `brick run`) are not blocked by an import. An in-memory database
+    // answers "memory", which is fine.
+    BRICK_RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode = WAL"));
+  } else if (app_id != kApplicationId) {
+    return InvalidArgument(path + " is a SQLite database but not a brickrt registry");
+  }
+  if (user_version > kSchemaVersion) {
+    return Unsupported("registry " + path + " has schema version " + std::to_string(user_version) +
+                       ", this brick understands up to " + std::to_string(kSchemaVersion) + "; upgrade brick");
+  }
+  if (user_version < kSchemaVersion) {
+    if (opts.read_only) {
+      return Unsupported("registry " + path + " has schema version " + std::to_string(user_version) +
+                         " and needs migrating to " + std::to_string(kSchemaVersion) +
+                         "; open it once without read-only");
+    }
+    BRICK_RETURN_IF_ERROR(Migrate(db, path));
+  }
+  BRICK_RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys = ON"));
+  // Map as much of the file as SQLite allows (the build caps it, 2 GiB on Debian): blob reads then
+  // copy from the page cache without a read() per page. SQLite clamps the value to its limit.
+  BRICK_RETURN_IF_ERROR(db.Exec("PRAGMA mmap_size = 1099511627776"));
+  BRICK_ASSIGN_OR_RETURN(int64_t v, db.QueryInt("PRAGMA user_version"));
+  *version = static_cast<int>(v);
+  return Status::Ok();
+}
+
+}  // namespace brickrt::registry_internal

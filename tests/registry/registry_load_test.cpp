@@ -1,0 +1,215 @@
+// Loading bricks back from the registry: byte-identical tensors, a model that computes the same
+// logits, the golden reference checkpoints, shared storage for tied heads, and corrupt payloads.
+#include <gtest/gtest.h>
+
+#include "bricks/model.h"
+#include "bricks/session.h"
+#include "core/thread_pool.h"
+#include "registry/hf_checkpoint.h"
+#include "registry/registry.h"
+#include "registry_test_util.h"
+
+namespace brickrt {
+namespace {
+
+using testing::OpenOrDie;
+using testing::RawDb;
+
+// Logits of every position of one prompt, from a model built from these bricks.
+std::vector<float> Logits(const ModelConfig& cfg, std::vector<BrickData> bricks, const std::vector<int32_t>& prompt) {
+  auto model = Model::Build(cfg, std::move(bricks));
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  if (!model.ok()) return {};
+  const auto T = static_cast<int64_t>(prompt.size());
+  Session session(*model, SessionOptions{1, T, T}, nullptr);
+  auto seq = session.AddSequence();
+  EXPECT_TRUE(seq.ok());
+  std::vector<float> logits(static_cast<size_t>(T * cfg.vocab_size));
+  const SequenceChunk chunk{*seq, prompt};
+  EXPECT_TRUE(session.Forward({&chunk, 1}, true, logits.data()).ok());
+  return logits;
+}
+
+Result<std::vector<BrickData>> LoadModel(const Registry& reg, const std::string& ref, ModelConfig* cfg) {
+  BRICK_ASSIGN_OR_RETURN(ManifestRecord m, reg.ResolveModel(ref));
+  *cfg = m.config;
+  return reg.LoadBricks(m);
+}
+
+TEST(RegistryLoad, LoadedBricksEqualTheImportedOnesAndComputeTheSameLogits) {
+  for (DType dt : {DType::kBF16, DType::kF16, DType::kF32}) {
+    auto [cfg, bricks] = testing::SmallModel(dt);
+    auto reg = OpenOrDie(":memory:");
+    ASSERT_TRUE(reg->Import("m", cfg, bricks, Visibility::kShared, "").ok());
+    ModelConfig got_cfg;
+    auto loaded = LoadModel(*reg, "m", &got_cfg);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    testing::ExpectSameBricks(bricks, *loaded);
+    const std::vector<int32_t> prompt = {1, 7, 42, 3, 49, 0, 18};
+    const std::vector<float> want = Logits(cfg, bricks, prompt);
+    const std::vector<float> got = Logits(got_cfg, std::move(loaded).value(), prompt);
+    ASSERT_EQ(want.size(), got.size());
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << DTypeName(dt);
+  }
+}
+
+TEST(RegistryLoad, TiedHeadIsStoredOnceAndLoadedAsSharedStorage) {
+  TestModelOptions o = testing::SmallModelOptions();
+  o.tie_word_embeddings = true;
+  auto model = MakeRandomModel(o);
+  ASSERT_TRUE(model.ok());
+  auto reg = OpenOrDie(":memory:");
+  auto r = reg->Import("tied", model->first, model->second, Visibility::kShared, "");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const int64_t embed_bytes = static_cast<int64_t>(model->second.front().nbytes());
+  EXPECT_EQ(r->new_blob_bytes, testing::PayloadBytes(model->second) - embed_bytes);
+  EXPECT_EQ(reg->GetBrick("tied/embed")->digest, reg->GetBrick("tied/lm_head")->digest);
+  auto loaded = reg->LoadBricks(r->manifest);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  testing::ExpectSameBricks(model->second, *loaded);
+  EXPECT_EQ(loaded->front().tensors[0].second.data(), loaded->back().tensors[0].second.data());
+  EXPECT_EQ(loaded->back().kind, BrickKind::kLmHead);
+}
+
+TEST(RegistryLoad, EveryManifestVersionLoadsItsOwnBricks) {
+  auto [cfg, bricks] = testing::SmallModel();
+  auto changed = bricks;
+  Tensor t = changed[4].tensors[0].second.Clone();  // an attention expert of layer 0
+  static_cast<uint8_t*>(t.mutable_data())[0] ^= 1;
+  changed[4].tensors[0].second = t;
+  auto reg = OpenOrDie(":memory:");
+  ASSERT_TRUE(reg->Import("m", cfg, bricks, Visibility::kShared, "").ok());
+  ASSERT_TRUE(reg->Import("m", cfg, changed, Visibility::kShared, "").ok());
+  ModelConfig c;
+  auto v1 = LoadModel(*reg, "m@1", &c);
+  auto v2 = LoadModel(*reg, "m@2", &c);
+  ASSERT_TRUE(v1.ok() && v2.ok());
+  testing::ExpectSameBricks(bricks, *v1);
+  testing::ExpectSameBricks(changed, *v2);
+}
+
+class RegistryGoldenTest : public ::testing::TestWithParam<std::string> {};
+
+// The checkpoints written by the independent NumPy reference (tests/reference/data; regenerate with
+// /usr/bin/python3 tests/reference/make_golden.py --out tests/reference/data) survive the registry.
+TEST_P(RegistryGoldenTest, ImportedCheckpointLoadsIdenticallyAndRunsTheSame) {
+  const std::string dir = std::string(BRICK_SOURCE_DIR) + "/tests/reference/data/" + GetParam();
+  auto ckpt = LoadHfCheckpoint(dir);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+  auto reg = OpenOrDie(":memory:");
+  auto r = reg->Import(GetParam(), ckpt->config, ckpt->bricks, Visibility::kShared, dir);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->manifest.config.n_mlp_experts, ckpt->config.n_mlp_experts);
+  EXPECT_EQ(r->manifest.config.vocab_size, ckpt->config.vocab_size);
+  EXPECT_EQ(r->manifest.config.tie_word_embeddings, ckpt->config.tie_word_embeddings);
+  EXPECT_FLOAT_EQ(r->manifest.config.layer_norm_eps, ckpt->config.layer_norm_eps);
+  auto loaded = reg->LoadBricks(r->manifest);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  testing::ExpectSameBricks(ckpt->bricks, *loaded);
+  const std::vector<int32_t> prompt = {5, 17, 2, 30, 11};
+  const std::vector<float> want = Logits(ckpt->config, ckpt->bricks, prompt);
+  const std::vector<float> got = Logits(r->manifest.config, std::move(loaded).value(), prompt);
+  ASSERT_EQ(want.size(), got.size());
+  EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Reference, RegistryGoldenTest, ::testing::Values("bf16", "f32", "ragged"));
+
+class RegistryCorruptionTest : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    path_ = Path("r.db");
+    std::tie(cfg_, bricks_) = testing::SmallModel();
+    ASSERT_TRUE(OpenOrDie(path_)->Import("m", cfg_, bricks_, Visibility::kShared, "").ok());
+  }
+  std::string path_;
+  ModelConfig cfg_;
+  std::vector<BrickData> bricks_;
+};
+
+TEST_F(RegistryCorruptionTest, FlippedPayloadByteFailsTheLoadNamingTheBrick) {
+  std::string digest;
+  {
+    auto reg = OpenOrDie(path_);
+    digest = reg->GetBrick("m/L1.mlp.E3")->digest;
+  }
+  RawDb(path_).FlipBlobByte(digest, 100);
+  auto reg = OpenOrDie(path_);
+  auto m = reg->ResolveModel("m");
+  ASSERT_TRUE(m.ok());
+  auto loaded = reg->LoadBricks(*m);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kCorrupt);
+  const std::string& msg = loaded.status().message();
+  EXPECT_EQ(msg.rfind("brick m/L1.mlp.E3@1: payload digest mismatch (stored " + digest + ", computed ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("run `brick verify`, then re-import the model"), std::string::npos) << msg;
+
+  // VerifyBrick finds exactly that brick; the others are intact and still load.
+  int bad = 0;
+  auto all = reg->ListBricks({});
+  ASSERT_TRUE(all.ok());
+  for (const BrickRecord& b : *all) {
+    Status st = reg->VerifyBrick(b);
+    if (!st.ok()) {
+      ++bad;
+      EXPECT_EQ(b.name, "m/L1.mlp.E3");
+      EXPECT_EQ(st.code(), StatusCode::kCorrupt);
+    } else {
+      EXPECT_TRUE(reg->LoadBrick(b).ok()) << b.Ref();
+    }
+  }
+  EXPECT_EQ(bad, 1);
+
+  // The repair the message names: re-importing the good checkpoint rewrites the damaged payload in
+  // place (same digest, same brick version) and the model loads again.
+  auto again = reg->Import("m", cfg_, bricks_, Visibility::kShared, "");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->repaired_blobs, 1);
+  EXPECT_EQ(again->new_bricks, 0);
+  EXPECT_FALSE(again->new_manifest);
+  EXPECT_EQ(again->new_blob_bytes, reg->GetBrick("m/L1.mlp.E3")->bytes);
+  auto repaired = reg->LoadBricks(*m);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  testing::ExpectSameBricks(bricks_, *repaired);
+}
+
+TEST_F(RegistryCorruptionTest, MissingBlobIsCorruptNamingTheBrick) {
+  std::string digest;
+  {
+    auto reg = OpenOrDie(path_);
+    digest = reg->GetBrick("m/ln_f")->digest;
+  }
+  {
+    RawDb raw(path_);
+    raw.Exec("PRAGMA foreign_keys = OFF");
+    raw.Exec("DELETE FROM blobs WHERE digest = '" + digest + "'");
+  }
+  auto reg = OpenOrDie(path_);
+  auto b = reg->GetBrick("m/ln_f");
+  ASSERT_TRUE(b.ok());
+  auto loaded = reg->LoadBrick(*b);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kCorrupt);
+  EXPECT_NE(loaded.status().message().find("brick m/ln_f@1"), std::string::npos) << loaded.status().message();
+  EXPECT_NE(loaded.status().message().find("missing"), std::string::npos) << loaded.status().message();
+}
+
+TEST_F(RegistryCorruptionTest, VerificationCanBeTurnedOffForMeasurements) {
+  std::string digest;
+  {
+    auto reg = OpenOrDie(path_);
+    digest = reg->GetBrick("m/L0.attn.E0")->digest;
+  }
+  RawDb(path_).FlipBlobByte(digest, 0);
+  OpenOptions trust;
+  trust.verify_on_load = false;
+  auto reg = OpenOrDie(path_, trust);
+  auto b = reg->GetBrick("m/L0.attn.E0");
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(reg->LoadBrick(*b).ok());
+  EXPECT_EQ(reg->VerifyBrick(*b).code(), StatusCode::kCorrupt);  // verify always checks
+}
+
+}  // namespace
+}  // namespace brickrt

@@ -1,0 +1,119 @@
+// Helpers for the registry tests: small random models, byte-for-byte brick comparison, and a raw
+// SQLite connection for inspecting or damaging a registry file behind the Registry's back.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "registry/registry.h"
+#include "registry/test_model.h"
+#include "test_files.h"
+
+namespace brickrt::testing {
+
+// 3 layers with different expert counts per layer, so per-layer counts must survive the round trip.
+inline TestModelOptions SmallModelOptions(DType dtype = DType::kBF16, uint64_t seed = 7) {
+  TestModelOptions o;
+  o.layers = 3;
+  o.d_model = 32;
+  o.ffd_hidden = 48;
+  o.gating_size = 16;
+  o.vocab = 50;
+  o.attn_experts_per_layer = {4, 3, 5};
+  o.mlp_experts_per_layer = {6, 4, 5};
+  o.dtype = dtype;
+  o.seed = seed;
+  return o;
+}
+
+inline std::pair<ModelConfig, std::vector<BrickData>> SmallModel(DType dtype = DType::kBF16, uint64_t seed = 7) {
+  auto m = MakeRandomModel(SmallModelOptions(dtype, seed));
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return std::move(m).value();
+}
+
+inline std::unique_ptr<Registry> OpenOrDie(const std::string& path, const OpenOptions& opts = {}) {
+  auto r = Registry::Open(path, opts);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r).value() : nullptr;
+}
+
+inline int64_t PayloadBytes(const std::vector<BrickData>& bricks) {
+  int64_t n = 0;
+  for (const BrickData& b : bricks) n += static_cast<int64_t>(b.nbytes());
+  return n;
+}
+
+inline void ExpectSameBricks(const std::vector<BrickData>& want, const std::vector<BrickData>& got) {
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const BrickData& a = want[i];
+    const BrickData& b = got[i];
+    ASSERT_EQ(a.Name(), b.Name()) << "brick " << i;
+    EXPECT_EQ(a.kind, b.kind);
+    ASSERT_EQ(a.tensors.size(), b.tensors.size()) << a.Name();
+    for (size_t t = 0; t < a.tensors.size(); ++t) {
+      const Tensor& x = a.tensors[t].second;
+      const Tensor& y = b.tensors[t].second;
+      EXPECT_EQ(a.tensors[t].first, b.tensors[t].first) << a.Name();
+      EXPECT_EQ(x.dtype(), y.dtype()) << a.Name();
+      ASSERT_EQ(x.shape(), y.shape()) << a.Name() << "." << a.tensors[t].first;
+      EXPECT_EQ(std::memcmp(x.data(), y.data(), x.nbytes()), 0) << a.Name() << "." << a.tensors[t].first;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(y.data()) % 64, 0u) << a.Name() << " storage not 64-byte aligned";
+    }
+  }
+}
+
+// A raw connection to a registry file, for what a test must do that the Registry API forbids.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK) << path;
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~RawDb() { sqlite3_close(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  void Exec(const std::string& sql) {
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << sql << ": " << (err ? err : "");
+    sqlite3_free(err);
+  }
+  int64_t Int(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
+    int64_t v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+  }
+  std::string Text(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
+    std::string v;
+    if (sqlite3_step(st) == SQLITE_ROW) v = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return v;
+  }
+  // Flips one byte of the payload blob with this digest, in place (the row keeps its digest).
+  void FlipBlobByte(const std::string& digest, int offset) {
+    const int64_t rowid = Int("SELECT id FROM blobs WHERE digest = '" + digest + "'");
+    sqlite3_blob* b = nullptr;
+    ASSERT_EQ(sqlite3_blob_open(db_, "main", "blobs", "data", rowid, 1, &b), SQLITE_OK);
+    unsigned char c = 0;
+    ASSERT_EQ(sqlite3_blob_read(b, &c, 1, offset), SQLITE_OK);
+    c ^= 0x5a;
+    ASSERT_EQ(sqlite3_blob_write(b, &c, 1, offset), SQLITE_OK);
+    sqlite3_blob_close(b);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace brickrt::testing
