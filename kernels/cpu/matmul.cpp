@@ -12,16 +12,11 @@ namespace brickrt::kernels {
 namespace internal {
 namespace {
 
-// Rows up to this count take the streaming GEMV path: each weight is read once from memory and used
-// for every row, which is what decode (memory-bound) needs.
-constexpr int64_t kGemvMaxRows = 8;
 // Column split unit: whole cache lines of weights for every dtype and whole 4-zmm column blocks.
 constexpr int64_t kColUnit = 64;
 // The GEMV splits K (whole rows: one sequential stream per thread, measured ~1.4x better in DRAM
 // than interleaved column halves) when every thread gets at least this many rows, else N.
 constexpr int64_t kMinRowsPerThread = 32;
-// Below this many weight bytes a parallel loop costs more than it saves (wake-up ~1-2 µs).
-constexpr int64_t kMinParallelBytes = 128 * 1024;
 // GEMM task tile: rows × columns per task (a W block [K, kGemmCols] is reused by kGemmRows rows).
 constexpr int64_t kGemmRows = 96;
 constexpr int64_t kGemmCols = 64;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/avx512_util.h"
 #include "kernels/cpu/variants.h"
 
 namespace brickrt::kernels::internal {
@@ -25,19 +26,11 @@ template <>
 }
 template <>
 [[gnu::always_inline]] inline __m512 LoadW<DType::kF16>(const void* base, int64_t idx, __mmask16 m) {
-  return _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + idx));
+  return LoadF16(static_cast<const uint16_t*>(base) + idx, m);
 }
 
 template <DType T>
 constexpr int64_t kElemBytes = T == DType::kF32 ? 4 : 2;
-
-// Mask of the lanes of the 16-column vector starting at column c that lie below `end`.
-inline __mmask16 TailMask(int64_t c, int64_t end) {
-  const int64_t rem = end - c;
-  if (rem >= 16) return 0xffff;
-  if (rem <= 0) return 0;
-  return static_cast<__mmask16>((1u << rem) - 1u);
-}
 
 // ---------------------------------------------------------------------------------------------
 // GEMV. Weights are streamed row by row: a tile of KT consecutive rows of W is read left to right
@@ -120,7 +113,6 @@ void GemvRangeT(const float* x, int64_t K, const void* w, int64_t N, float* y, i
 template <int M>
 void GemvBf16PairsT(const float* x, int64_t K, const uint16_t* w, int64_t N, float* y, int64_t kb, int64_t ke,
                     int64_t n0, int64_t n1) {
-  const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
   const int64_t row_bytes = std::max<int64_t>(1, (n1 - n0) * 2);
   const int64_t pf_dist = std::min<int64_t>(64, (8 * 1024 + row_bytes - 1) / row_bytes);  // rows, ~8 KiB
   for (int64_t k = kb; k < ke; ++k) {
@@ -132,9 +124,8 @@ void GemvBf16PairsT(const float* x, int64_t K, const uint16_t* w, int64_t N, flo
     for (int m = 0; m < M; ++m) xb[m] = _mm512_set1_ps(x[m * K + k]);
     for (int64_t c = n0; c < n1; c += 32) {
       if (pf != nullptr) _mm_prefetch(reinterpret_cast<const char*>(pf + c), _MM_HINT_T0);
-      const __m512i raw = _mm512_loadu_si512(wr + c);
-      const __m512 we = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, raw, 16));
-      const __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(raw, hi_mask));
+      __m512 we, wo;
+      SplitBf16Pairs(_mm512_loadu_si512(wr + c), we, wo);
 #pragma GCC unroll 2
       for (int m = 0; m < M; ++m) {
         float* ym = y + m * N + c;
@@ -197,32 +188,12 @@ constexpr int kMr = 6;
 constexpr int64_t kKc = 256;
 
 template <DType T, int MR>
-[[gnu::always_inline]] inline void GemmMicro(const float* x, int64_t K, const void* w, int64_t N, int64_t k0, int64_t k1, int64_t c,
-                      const __mmask16* mask, float* y, bool first) {
-  __m512 acc[MR][4];
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m) {
-#pragma GCC unroll 16
-    for (int v = 0; v < 4; ++v) {
-      acc[m][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], y + m * N + c + 16 * v);
-    }
-  }
-  for (int64_t k = k0; k < k1; ++k) {
-    __m512 wv[4];
-#pragma GCC unroll 16
+[[gnu::always_inline]] inline void GemmMicro(const float* x, int64_t K, const void* w, int64_t N, int64_t k0,
+                                             int64_t k1, int64_t c, const __mmask16* mask, float* y, bool first) {
+  MicroTile64<MR>(x, K, k0, k1, y + c, N, mask, first, [=](int64_t k, __m512(&wv)[4]) [[gnu::always_inline]] {
+#pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) wv[v] = LoadW<T>(w, k * N + c + 16 * v, mask[v]);
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m) {
-      const __m512 xb = _mm512_set1_ps(x[m * K + k]);
-#pragma GCC unroll 16
-      for (int v = 0; v < 4; ++v) acc[m][v] = _mm512_fmadd_ps(xb, wv[v], acc[m][v]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m) {
-#pragma GCC unroll 16
-    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(y + m * N + c + 16 * v, mask[v], acc[m][v]);
-  }
+  });
 }
 
 template <DType T>

@@ -12,10 +12,6 @@
 namespace brickrt::kernels {
 namespace {
 
-// Rows up to this count take the streaming GEMV path (each weight read once from memory for all rows).
-constexpr int64_t kGemvMaxRows = 8;
-// Below this many weight bytes a parallel loop costs more than it saves (wake-up ~1-2 µs).
-constexpr int64_t kMinParallelBytes = 128 * 1024;
 // GEMM task: this many rows over one panel (the panel's K blocks are reused by all of them).
 constexpr int64_t kGemmTaskRows = 96;
 
@@ -97,8 +93,9 @@ void MatmulPackedWith(PackedRangeFn range, const float* x, int64_t M, const Pack
   const void* data = w.data();
   const DType dt = w.dtype();
   const int64_t panels = w.panels();
-  const int n_threads = (pool == nullptr || w.bytes() < static_cast<size_t>(kMinParallelBytes)) ? 1 : pool->size();
-  if (M <= kGemvMaxRows) {
+  const int n_threads =
+      (pool == nullptr || w.bytes() < static_cast<size_t>(internal::kMinParallelBytes)) ? 1 : pool->size();
+  if (M <= internal::kGemvMaxRows) {
     // One contiguous panel range per thread: each thread reads one sequential stream.
     const int64_t tasks = std::min<int64_t>(n_threads, panels);
     if (tasks <= 1) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/avx512_util.h"
 #include "kernels/cpu/packed_matrix.h"
 #include "kernels/cpu/variants.h"
 
@@ -27,21 +28,15 @@ template <>
 }
 template <>
 [[gnu::always_inline]] inline void LoadRow<DType::kF16>(const uint8_t* row, __m512 (&w)[4]) {
-  // maskz forms: GCC 12's unmasked 256-bit loads/converts trip -Wuninitialized (GCC bug 105593).
 #pragma GCC unroll 4
-  for (int v = 0; v < 4; ++v) w[v] = _mm512_maskz_cvtph_ps(0xffff, _mm256_maskz_loadu_epi16(0xffff, row + 32 * v));
+  for (int v = 0; v < 4; ++v) w[v] = LoadF16(row + 32 * v, 0xffff);
 }
 template <>
 [[gnu::always_inline]] inline void LoadRow<DType::kBF16>(const uint8_t* row, __m512 (&w)[4]) {
-  // Each 64-byte half holds [c0, c16, c1, c17, ...] (PanelSlot): the even elements shifted up are
-  // columns 0-15 and the odd ones with the low half cleared are columns 16-31, both exact F32.
-  const __m512i hi = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  // Each 64-byte half holds [c0, c16, c1, c17, ...] (PanelSlot): the even elements are columns 0-15
+  // and the odd ones columns 16-31.
 #pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h) {
-    const __m512i raw = _mm512_load_si512(row + 64 * h);
-    w[2 * h] = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, raw, 16));
-    w[2 * h + 1] = _mm512_castsi512_ps(_mm512_and_si512(raw, hi));
-  }
+  for (int h = 0; h < 2; ++h) SplitBf16Pairs(_mm512_load_si512(row + 64 * h), w[2 * h], w[2 * h + 1]);
 }
 
 // y[0:MR, 0:64] (+)= x[0:MR, k0:k1] · P[k0:k1, 0:64] for one panel P; x row stride ldx, y row stride
@@ -49,30 +44,9 @@ template <>
 template <DType T, int MR>
 [[gnu::always_inline]] inline void Micro(const float* x, int64_t ldx, const uint8_t* panel, int64_t k0, int64_t k1,
                                          float* y, int64_t ldy, const __mmask16* mask, bool first) {
-  __m512 acc[MR][4];
-#pragma GCC unroll 8
-  for (int m = 0; m < MR; ++m) {
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) {
-      acc[m][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mask[v], y + m * ldy + 16 * v);
-    }
-  }
-  const uint8_t* row = panel + k0 * kRowBytes<T>;
-  for (int64_t k = k0; k < k1; ++k, row += kRowBytes<T>) {
-    __m512 w[4];
-    LoadRow<T>(row, w);
-#pragma GCC unroll 8
-    for (int m = 0; m < MR; ++m) {
-      const __m512 xb = _mm512_set1_ps(x[m * ldx + k]);
-#pragma GCC unroll 4
-      for (int v = 0; v < 4; ++v) acc[m][v] = _mm512_fmadd_ps(xb, w[v], acc[m][v]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int m = 0; m < MR; ++m) {
-#pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(y + m * ldy + 16 * v, mask[v], acc[m][v]);
-  }
+  MicroTile64<MR>(x, ldx, k0, k1, y, ldy, mask, first, [panel](int64_t k, __m512(&w)[4]) [[gnu::always_inline]] {
+    LoadRow<T>(panel + k * kRowBytes<T>, w);
+  });
 }
 
 // Micro for a run-time row count 1..kMaxMr.
@@ -94,14 +68,6 @@ void MicroRows(int rows, const float* x, int64_t ldx, const uint8_t* panel, int6
     default:
       return Micro<T, 6>(x, ldx, panel, k0, k1, y, ldy, mask, first);
   }
-}
-
-// Mask of the lanes of the 16-column vector starting at column c that lie below `end`.
-inline __mmask16 TailMask(int64_t c, int64_t end) {
-  const int64_t rem = end - c;
-  if (rem >= 16) return 0xffff;
-  if (rem <= 0) return 0;
-  return static_cast<__mmask16>((1u << rem) - 1u);
 }
 
 // GEMM K block: the panel block [kGemmKc, 64] (32 KiB BF16, 64 KiB F32) stays in L1/L2 while every

@@ -8,15 +8,12 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "kernels/cpu/avx512_util.h"
 #include "kernels/cpu/stickbreak.h"
 #include "kernels/cpu/variants.h"
 
 namespace brickrt::kernels::internal {
 namespace {
-
-inline __mmask16 TailMask(int64_t rem) {
-  return rem >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << rem) - 1u);
-}
 
 // logits[j - begin] = scale·<q, k_j> for j in [begin, end).
 void BlockLogits(const float* q, const float* k, int64_t ldkv, int64_t begin, int64_t end, int64_t d, float scale,
@@ -26,7 +23,7 @@ void BlockLogits(const float* q, const float* k, int64_t ldkv, int64_t begin, in
     const float* k0 = k + j * ldkv;
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t i = 0; i < d; i += 16) {
-      const __mmask16 m = TailMask(d - i);
+      const __mmask16 m = TailMask(i, d);
       const __m512 qv = _mm512_maskz_loadu_ps(m, q + i);
       a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k0 + i), a0);
       a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, k0 + ldkv + i), a1);
@@ -42,7 +39,7 @@ void BlockLogits(const float* q, const float* k, int64_t ldkv, int64_t begin, in
     const float* kj = k + j * ldkv;
     __m512 a = _mm512_setzero_ps();
     for (int64_t i = 0; i < d; i += 16) {
-      const __mmask16 m = TailMask(d - i);
+      const __mmask16 m = TailMask(i, d);
       a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), _mm512_maskz_loadu_ps(m, kj + i), a);
     }
     logits[j - begin] = scale * _mm512_reduce_add_ps(a);
@@ -53,7 +50,7 @@ void BlockLogits(const float* q, const float* k, int64_t ldkv, int64_t begin, in
 
 void StickBreakQueryAvx512(const float* q, const float* k, const float* v, int64_t ldkv, int64_t n_keys, int64_t d,
                            float scale, float* out, float* logits) {
-  for (int64_t i = 0; i < d; i += 16) _mm512_mask_storeu_ps(out + i, TailMask(d - i), _mm512_setzero_ps());
+  for (int64_t i = 0; i < d; i += 16) _mm512_mask_storeu_ps(out + i, TailMask(i, d), _mm512_setzero_ps());
   float r = 0;  // log of the stick left by the newer keys (F32 is enough, G6)
   for (int64_t end = n_keys; end > 0; end -= kStickBreakBlock) {
     const int64_t begin = end > kStickBreakBlock ? end - kStickBreakBlock : 0;
@@ -64,7 +61,7 @@ void StickBreakQueryAvx512(const float* q, const float* k, const float* v, int64
         const float* vj = v + j * ldkv;
         const __m512 av = _mm512_set1_ps(s.a);
         for (int64_t i = 0; i < d; i += 16) {
-          const __mmask16 m = TailMask(d - i);
+          const __mmask16 m = TailMask(i, d);
           _mm512_mask_storeu_ps(out + i, m,
                                 _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, vj + i), _mm512_maskz_loadu_ps(m, out + i)));
         }

@@ -18,6 +18,13 @@ namespace brickrt::kernels::internal {
 // True when the CPU has AVX-512 F/BW/VL/DQ + FMA + F16C (the ISA the *_avx512.cpp files are built for).
 bool CpuHasAvx512();
 
+// ---- thread split, shared by the row-major and the packed matmul dispatchers --------------------
+// Rows up to this count take the streaming GEMV path: each weight is read once from memory and used
+// for every row, which is what decode (memory-bound) needs.
+inline constexpr int64_t kGemvMaxRows = 8;
+// Below this many weight bytes a parallel loop costs more than it saves (wake-up ~1-2 µs).
+inline constexpr int64_t kMinParallelBytes = 128 * 1024;
+
 // ---- matmul: same contract as Matmul (kernels/cpu/matmul.h) -----------------------------------
 void MatmulPortable(const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N, float* y,
                     ThreadPool* pool);
