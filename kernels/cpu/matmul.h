@@ -1,6 +1,7 @@
-// Matrix products of F32 activations by F32/F16/BF16 weights with F32 accumulation.
-// Weights are row-major [K, N] ("in, out"): y = x · W. This is the runtime layout of every weight
-// (expert tensors are stored that way; router and lm_head tensors are transposed at load).
+// Matrix products of F32 activations by row-major [K, N] ("in, out") F32/F16/BF16 weights, y = x · W,
+// accumulated in F32. Not the runtime path: bricks pack their weights into column panels at load and
+// call MatmulPacked (kernels/cpu/packed_matrix.h). Matmul is kept as the row-major baseline of
+// bench/kernels, and MatmulRef, in this plain layout, is the oracle for both kernels' tests.
 #pragma once
 
 #include <cstdint>

@@ -108,9 +108,9 @@ class MatmulTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatmulTest, OddShapesAllPathsMatchReference) {
   const int64_t rows[] = {1, 2, 3, 7, 8, 9, 33, 100};
-  // (K, N): tails in both dimensions; the last three are big enough (>= 128 KiB of BF16 weights)
-  // to take the multi-threaded split.
-  const int64_t kn[][2] = {{1, 1}, {15, 17}, {17, 100}, {100, 15}, {33, 1000}, {1000, 100}, {300, 257}};
+  // (K, N): tails in both dimensions; the last three hold >= 128 KiB (kMinParallelBytes) of weights
+  // even in BF16/F16 (33·2001·2 = 132,066 bytes) and so take the multi-threaded split.
+  const int64_t kn[][2] = {{1, 1}, {15, 17}, {17, 100}, {100, 15}, {33, 2001}, {1000, 100}, {300, 257}};
   uint32_t seed = 1;
   for (int64_t M : rows) {
     for (const auto& s : kn) CheckShape(M, s[0], s[1], GetParam(), seed++);
