@@ -118,7 +118,12 @@ int Main(int argc, char** argv) {
     so.max_sequences = batch;
     so.max_context = o.prompt + o.decode + 1;
     so.max_step_tokens = batch * o.prompt;
-    Session session(model, so, &pool);
+    auto created = Session::Create(model, so, &pool);
+    if (!created.ok()) {
+      std::fprintf(stderr, "%s\n", created.status().ToString().c_str());
+      return 1;
+    }
+    Session& session = **created;
     std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(batch));
     Rng rng(42);
     std::vector<SequenceChunk> chunks;

@@ -2,6 +2,7 @@
 #include "bricks/model.h"
 
 #include <map>
+#include <set>
 #include <tuple>
 
 namespace brickrt {
@@ -26,7 +27,9 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::v
     if (!by_key.emplace(KeyOf(b.kind, b.layer, b.index), &b).second)
       return InvalidArgument("brick " + b.Name() + " appears twice");
   }
+  std::set<Key> used;
   auto find = [&](BrickKind kind, int layer, int index) -> Result<BrickData*> {
+    used.insert(KeyOf(kind, layer, index));
     auto it = by_key.find(KeyOf(kind, layer, index));
     if (it == by_key.end()) {
       BrickData probe;
@@ -87,6 +90,16 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::v
   if (head == by_key.end() && !cfg.tie_word_embeddings) return NotFound("brick lm_head (lm_head) is missing");
   const BrickData& head_brick = head != by_key.end() ? *head->second : *embed;
   BRICK_ASSIGN_OR_RETURN(m->lm_head_, LmHead::FromData(head_brick, cfg.vocab_size, cfg.n_embd));
+  // A brick the config does not call for (a layer or expert index beyond it) means the config and
+  // the bricks disagree: refuse rather than silently run a different model.
+  used.insert(KeyOf(BrickKind::kLmHead, -1, -1));
+  for (const auto& [key, b] : by_key) {
+    if (!used.count(key)) {
+      return InvalidArgument("brick " + b->Name() + " (" + BrickKindName(b->kind) +
+                             ") is not part of the model the config describes (" + std::to_string(cfg.n_layer) +
+                             " layers; per-layer expert counts from the config)");
+    }
+  }
   bricks.clear();
   return std::shared_ptr<const Model>(std::move(m));
 }

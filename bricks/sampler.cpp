@@ -28,12 +28,12 @@ int32_t Sampler::Sample(const float* logits) {
 }
 
 int32_t Sampler::SampleFiltered(const float* logits) {
-  const float inv_t = 1.0f / p_.temperature;
   float max_logit = logits[0];
   for (int64_t i = 1; i < vocab_; ++i) max_logit = std::max(max_logit, logits[i]);
   // Unnormalised probabilities; the normaliser is summed over the kept candidates below.
   for (int64_t i = 0; i < vocab_; ++i) {
-    probs_[static_cast<size_t>(i)] = std::exp((logits[i] - max_logit) * inv_t);
+    // Divide rather than multiply by 1/T: 1/T overflows to inf for tiny T, and 0·inf is NaN.
+    probs_[static_cast<size_t>(i)] = std::exp((logits[i] - max_logit) / p_.temperature);
     order_[static_cast<size_t>(i)] = static_cast<int32_t>(i);
   }
   // Descending probability, ties to the lower id: a total order, so results are reproducible.

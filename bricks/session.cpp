@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "bricks/blocks.h"
+#include "core/system.h"
 
 namespace brickrt {
 
@@ -18,16 +19,60 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& opts,
   row_token_.resize(n);
   row_pos_.resize(n);
   out_rows_.resize(n);
+  BRICK_ASSERT(opts.max_sequences >= 1 && opts.max_context >= 1 && opts.max_step_tokens >= 1,
+               "SessionOptions must be validated (Session::Create)");
   caches_.reserve(static_cast<size_t>(opts.max_sequences));
   cache_ptrs_.reserve(static_cast<size_t>(opts.max_sequences));
+  live_.reserve(static_cast<size_t>(opts.max_sequences));
 }
+
+namespace {
+constexpr int kMaxSequences = 1 << 16;
+constexpr int64_t kMaxTokens = int64_t{1} << 24;
+}  // namespace
+
+int64_t Session::PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts, int n_threads) {
+  // All operands are capped by Create (sizes < 2^24, counts < 2^16), so this cannot overflow.
+  const double d = static_cast<double>(cfg.n_embd);
+  const double cache = static_cast<double>(cfg.n_layer) * static_cast<double>(opts.max_context) * d * 4;
+  const double rows = static_cast<double>(opts.max_step_tokens);
+  const double width = 4 * d + static_cast<double>(cfg.att_hidden) * 2 + static_cast<double>(cfg.ffd_hidden) +
+                       static_cast<double>(cfg.gating_size) + 64;
+  const double ws = rows * width * 4 + static_cast<double>(opts.max_context) * 4 * n_threads;
+  const double total = ws + cache * opts.max_sequences;
+  return total > 9e18 ? INT64_MAX : static_cast<int64_t>(total);
+}
+
+Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> model, const SessionOptions& opts,
+                                                 ThreadPool* pool) {
+  if (opts.max_sequences < 1 || opts.max_sequences > kMaxSequences)
+    return InvalidArgument("max_sequences must be in [1, " + std::to_string(kMaxSequences) + "]");
+  if (opts.max_context < 1 || opts.max_context > kMaxTokens)
+    return InvalidArgument("context length " + std::to_string(opts.max_context) + " is outside [1, " +
+                           std::to_string(kMaxTokens) + "] tokens");
+  if (opts.max_step_tokens < 1 || opts.max_step_tokens > kMaxTokens)
+    return InvalidArgument("tokens per step must be in [1, " + std::to_string(kMaxTokens) + "]");
+  const int64_t need = PlannedBytes(model->config(), opts, pool ? pool->size() : 1);
+  const int64_t have = PhysicalMemoryBytes();
+  if (have > 0 && need > have) {
+    return OutOfRange("a session for " + std::to_string(opts.max_sequences) + " sequence(s) of up to " +
+                      std::to_string(opts.max_context) + " tokens needs " + std::to_string(need >> 20) +
+                      " MiB of KV cache and scratch, more than this machine's " + std::to_string(have >> 20) +
+                      " MiB; ask for fewer tokens or sequences");
+  }
+  return std::make_unique<Session>(std::move(model), opts, pool);
+}
+
+bool Session::Live(int seq) const { return seq >= 0 && seq < static_cast<int>(live_.size()) && live_[seq]; }
+
+int Session::LiveSequences() const { return static_cast<int>(std::count(live_.begin(), live_.end(), true)); }
 
 Result<int> Session::AddSequence() {
   const ModelConfig& cfg = model_->config();
-  for (size_t i = 0; i < caches_.size(); ++i) {
-    if (!caches_[i]) {
-      caches_[i] = std::make_unique<KvCache>(cfg.n_layer, opts_.max_context, cfg.n_embd);
-      cache_ptrs_[i] = caches_[i].get();
+  for (size_t i = 0; i < live_.size(); ++i) {
+    if (!live_[i]) {
+      caches_[i]->set_length(0);
+      live_[i] = true;
       return static_cast<int>(i);
     }
   }
@@ -35,21 +80,19 @@ Result<int> Session::AddSequence() {
     return OutOfRange("session already holds max_sequences=" + std::to_string(opts_.max_sequences) + " sequences");
   caches_.push_back(std::make_unique<KvCache>(cfg.n_layer, opts_.max_context, cfg.n_embd));
   cache_ptrs_.push_back(caches_.back().get());
+  live_.push_back(true);
   return static_cast<int>(caches_.size() - 1);
 }
 
 void Session::RemoveSequence(int seq) {
-  if (seq < 0 || seq >= static_cast<int>(caches_.size())) return;
-  caches_[static_cast<size_t>(seq)].reset();
-  cache_ptrs_[static_cast<size_t>(seq)] = nullptr;
+  if (Live(seq)) live_[static_cast<size_t>(seq)] = false;
 }
 
-int64_t Session::Length(int seq) const { return caches_[static_cast<size_t>(seq)]->length(); }
+int64_t Session::Length(int seq) const { return Live(seq) ? caches_[static_cast<size_t>(seq)]->length() : -1; }
 
 int64_t Session::CacheBytes() const {
   int64_t n = 0;
-  for (const auto& c : caches_)
-    if (c) n += c->bytes();
+  for (const auto& c : caches_) n += c->bytes();
   return n;
 }
 
@@ -58,7 +101,7 @@ Status Session::Validate(std::span<const SequenceChunk> chunks) const {
   int64_t total = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
     const SequenceChunk& c = chunks[i];
-    if (c.seq < 0 || c.seq >= static_cast<int>(caches_.size()) || !caches_[static_cast<size_t>(c.seq)])
+    if (!Live(c.seq))
       return InvalidArgument("unknown sequence " + std::to_string(c.seq));
     for (size_t j = 0; j < i; ++j)
       if (chunks[j].seq == c.seq) return InvalidArgument("sequence " + std::to_string(c.seq) + " appears twice in one step");

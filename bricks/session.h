@@ -30,17 +30,26 @@ struct SequenceChunk {
 
 class Session {
  public:
-  // `pool` must outlive the session; nullptr runs on the calling thread.
+  // Validates the options (each >= 1 and within limits) and that the workspace plus max_sequences
+  // caches fit in this machine's memory; the error says how many bytes were asked for. For options
+  // that come from users.
+  static Result<std::unique_ptr<Session>> Create(std::shared_ptr<const Model> model, const SessionOptions& opts,
+                                                 ThreadPool* pool);
+  // REQUIRES: options as Create checks them. `pool` must outlive the session; nullptr runs on the
+  // calling thread.
   Session(std::shared_ptr<const Model> model, const SessionOptions& opts, ThreadPool* pool);
 
   const Model& model() const { return *model_; }
   const SessionOptions& options() const { return opts_; }
 
-  // A new empty sequence; its cache (max_context rows per layer) is allocated here.
+  // A new empty sequence. Its cache (max_context rows per layer) is allocated the first time its slot
+  // is used and kept for the next sequence after RemoveSequence, so serving requests does not
+  // re-allocate (and re-fault) caches.
   Result<int> AddSequence();
   void RemoveSequence(int seq);
-  // Tokens in the sequence's cache. REQUIRES: seq is alive.
+  // Tokens in the sequence's cache; -1 if seq is not alive.
   int64_t Length(int seq) const;
+  int LiveSequences() const;
 
   // Appends each chunk's tokens to its sequence and runs the model on all of them together.
   // logits F32: with all_positions, [Σ chunk lengths, V] in chunk order; otherwise [chunks, V], the
@@ -48,8 +57,10 @@ class Session {
   // tokens, context full) nothing changes.
   Status Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits);
 
-  // Bytes of KV cache currently allocated.
+  // Bytes of KV cache currently allocated (live and reusable slots).
   int64_t CacheBytes() const;
+  // Bytes Create would allocate up front plus one cache per sequence.
+  static int64_t PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts, int n_threads);
 
  private:
   Status Validate(std::span<const SequenceChunk> chunks) const;
@@ -58,8 +69,11 @@ class Session {
   SessionOptions opts_;
   ThreadPool* pool_;
   Workspace ws_;
-  std::vector<std::unique_ptr<KvCache>> caches_;  // slot -> cache (nullptr: free)
+  bool Live(int seq) const;
+
+  std::vector<std::unique_ptr<KvCache>> caches_;  // slot -> cache, kept when the slot is freed
   std::vector<KvCache*> cache_ptrs_;              // same, raw, for the blocks
+  std::vector<bool> live_;                        // slot -> holds a sequence
   // Per-step row metadata, sized max_step_tokens.
   std::vector<int32_t> row_seq_, row_token_;
   std::vector<int64_t> row_pos_;

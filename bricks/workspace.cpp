@@ -13,17 +13,19 @@ Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int
   for (int64_t e : cfg.n_att_experts) e_max = std::max(e_max, e);
   for (int64_t e : cfg.n_mlp_experts) e_max = std::max(e_max, e);
   const int64_t k_max = std::max(cfg.k_att, cfg.k_mlp);
-  const int64_t pairs = rows * k_max;
+  const int64_t pairs = rows * k_max;  // routing pairs of the step
+  // One expert's group is live at a time and holds at most one pair per row (a token's top-k ids are
+  // distinct), so the gathered buffers need R rows, not R·k.
   hidden = Tensor(DType::kF32, {rows, D});
   normed = Tensor(DType::kF32, {rows, D});
   router = Tensor(DType::kF32, {rows, G + e_max});
   gates = Tensor(DType::kF32, {rows, k_max});
   ids.resize(static_cast<size_t>(rows * k_max));
-  pair_in = Tensor(DType::kF32, {pairs, std::max(D, A)});
-  pair_mid = Tensor(DType::kF32, {pairs, std::max(A, F)});
-  pair_mid2 = Tensor(DType::kF32, {pairs, A});
-  pair_out = Tensor(DType::kF32, {pairs, D});
-  positions.resize(static_cast<size_t>(pairs));
+  pair_in = Tensor(DType::kF32, {rows, std::max(D, A)});
+  pair_mid = Tensor(DType::kF32, {rows, std::max(A, F)});
+  pair_mid2 = Tensor(DType::kF32, {rows, A});
+  pair_out = Tensor(DType::kF32, {rows, D});
+  positions.resize(static_cast<size_t>(rows));
   attn_scratch = Tensor(DType::kF32, {std::max<int64_t>(1, kernels::StickBreakWorkspaceFloats(max_keys, n_threads))});
   groups.Reserve(pairs, e_max);
 }

@@ -20,11 +20,11 @@ struct Workspace {
   Tensor router;        // F32 [R, G + E_max]
   Tensor gates;         // F32 [R, k_max]
   std::vector<int32_t> ids;  // [R, k_max] expert ids
-  Tensor pair_in;       // F32 [R·k_max, max(D, A)]  rows gathered by expert
-  Tensor pair_mid;      // F32 [R·k_max, max(A, F)]  queries / attention output / MLP hidden
-  Tensor pair_mid2;     // F32 [R·k_max, A]          attention output
-  Tensor pair_out;      // F32 [R·k_max, D]          expert outputs before gating
-  std::vector<int64_t> positions;  // [R·k_max] absolute position of each gathered row
+  Tensor pair_in;       // F32 [R, max(D, A)]  one expert's rows, gathered
+  Tensor pair_mid;      // F32 [R, max(A, F)]  queries / MLP hidden
+  Tensor pair_mid2;     // F32 [R, A]          attention output
+  Tensor pair_out;      // F32 [R, D]          expert outputs before gating
+  std::vector<int64_t> positions;  // [R] absolute position of each gathered row
   Tensor attn_scratch;  // F32 [StickBreakWorkspaceFloats(max_keys, threads)]
   ExpertGroups groups;
 };

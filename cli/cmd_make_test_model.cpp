@@ -3,6 +3,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/system.h"
 #include "registry/test_model.h"
 
 namespace brickrt::cli {
@@ -64,8 +65,12 @@ int MakeTestModelCommand(const std::vector<std::string>& args) {
     BRICK_ASSIGN_OR_RETURN(o.vocab, a.GetInt("vocab", o.vocab));
     BRICK_ASSIGN_OR_RETURN(int64_t seed, a.GetInt("seed", static_cast<int64_t>(o.seed)));
     if (layers < 1 || layers > 4096) return InvalidArgument("--layers must be in [1, 4096]");
-    if (o.d_model < 1 || o.ffd_hidden < 1 || o.gating_size < 1 || o.vocab < 1)
-      return InvalidArgument("--d-model, --ffd-hidden, --gating-size and --vocab must be >= 1");
+    if (o.d_model < 1 || o.d_model > 65536 || o.ffd_hidden < 1 || o.ffd_hidden > 262144 || o.gating_size < 1 ||
+        o.gating_size > 65536 || o.vocab < 1 || o.vocab > (int64_t{1} << 24))
+      return InvalidArgument("sizes must be >= 1 and at most: --d-model 65536, --ffd-hidden 262144, --gating-size 65536, "
+                             "--vocab 16777216");
+    if (k_att < 1 || k_att > 65536 || k_mlp < 1 || k_mlp > 65536)
+      return InvalidArgument("--k-att and --k-mlp must be in [1, 65536]");
     o.layers = static_cast<int>(layers);
     o.k_att = static_cast<int>(k_att);
     o.k_mlp = static_cast<int>(k_mlp);
@@ -80,6 +85,21 @@ int MakeTestModelCommand(const std::vector<std::string>& args) {
     return Status::Ok();
   }();
   if (!st.ok()) return Fail(cmd, st.message(), 2);
+  // The generator holds the whole model in memory before writing it.
+  const auto count = [](int64_t uniform, const std::vector<int64_t>& per_layer, int64_t layer) {
+    return per_layer.empty() ? uniform : per_layer[static_cast<size_t>(layer)];
+  };
+  double params = 2.0 * static_cast<double>(o.vocab) * static_cast<double>(o.d_model);
+  for (int64_t l = 0; l < o.layers; ++l) {
+    params += 2.0 * static_cast<double>(o.d_model) *
+              (static_cast<double>(count(o.attn_experts, o.attn_experts_per_layer, l)) * static_cast<double>(o.d_model) +
+               static_cast<double>(count(o.mlp_experts, o.mlp_experts_per_layer, l)) * static_cast<double>(o.ffd_hidden));
+  }
+  const double bytes = params * static_cast<double>(DTypeSize(o.dtype));
+  if (const int64_t mem = PhysicalMemoryBytes(); mem > 0 && bytes > 0.8 * static_cast<double>(mem)) {
+    return Fail(cmd, "the model would take " + std::to_string(static_cast<int64_t>(bytes) >> 20) + " MiB, more than " +
+                         "this machine can hold in memory (" + std::to_string(mem >> 20) + " MiB)", 2);
+  }
   if (Status w = MakeTestModel(*dir, o); !w.ok()) return Fail(cmd, w.ToString());
   std::printf("wrote %s (%d layers, d_model %lld, %s)\n", dir->c_str(), o.layers, static_cast<long long>(o.d_model),
               DTypeName(o.dtype));

@@ -1,6 +1,7 @@
 // The `brick` command: dispatches to one subcommand per file.
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,12 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"run", brickrt::cli::RunCommand, "generate tokens from a checkpoint"},
+    {"run", brickrt::cli::RunCommand, "generate tokens from a registry model or a checkpoint directory"},
+    {"import", brickrt::cli::ImportCommand, "import an HF checkpoint as versioned bricks + a model manifest"},
+    {"ls", brickrt::cli::LsCommand, "list bricks"},
+    {"show", brickrt::cli::ShowCommand, "show one brick"},
+    {"models", brickrt::cli::ModelsCommand, "list model manifests and tags"},
+    {"tag", brickrt::cli::TagCommand, "tag a model manifest (e.g. stable)"},
     {"make-test-model", brickrt::cli::MakeTestModelCommand, "write a random ModuleFormer checkpoint (HF layout)"},
 };
 
@@ -39,7 +45,15 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
   for (const Command& c : kCommands) {
-    if (argv[1] == std::string(c.name)) return c.fn(args);
+    if (argv[1] != std::string(c.name)) continue;
+    // Modules report expected failures as Status; an exception reaching here (out of memory, a
+    // library throwing) still ends as one line and an exit code, never std::terminate.
+    try {
+      return c.fn(args);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "brick %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
   }
   std::fprintf(stderr, "brick: error: unknown command '%s' (see brick --help)\n", argv[1]);
   return 2;

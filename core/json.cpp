@@ -2,6 +2,8 @@
 // Recursion depth is bounded by JsonParseOptions::max_depth so hostile headers cannot blow the stack.
 #include "core/json.h"
 
+#include <new>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -482,7 +484,13 @@ void DumpTo(const JsonValue& v, int indent, int level, std::string* out) {
 }  // namespace
 
 Result<JsonValue> ParseJson(std::string_view text, const JsonParseOptions& options) {
-  return Parser(text, options).ParseDocument();
+  // A value tree costs ~100 bytes a node, so a large hostile document ("[0,0,0,...]") can exhaust
+  // memory: that is an error about the input, not a crash.
+  try {
+    return Parser(text, options).ParseDocument();
+  } catch (const std::bad_alloc&) {
+    return InvalidArgument("JSON document of " + std::to_string(text.size()) + " bytes is too large to parse");
+  }
 }
 
 std::string JsonEscape(std::string_view s) {

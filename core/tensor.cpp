@@ -25,6 +25,14 @@ int64_t NumElements(const Shape& s) {
   return n;
 }
 
+std::optional<int64_t> CheckedNumElements(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return std::nullopt;
+  }
+  return n;
+}
+
 std::shared_ptr<uint8_t> AllocateAligned(size_t bytes, bool prefault) {
   constexpr size_t kAlign = 64;
   const size_t rounded = ((bytes == 0 ? 1 : bytes) + kAlign - 1) / kAlign * kAlign;
@@ -37,6 +45,8 @@ std::shared_ptr<uint8_t> AllocateAligned(size_t bytes, bool prefault) {
 }
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+  const auto n = CheckedNumElements(shape_);
+  BRICK_ASSERT(n && *n <= INT64_MAX / 4, "tensor shape overflows: callers validate sizes from users and files");
   storage_ = AllocateAligned(nbytes(), /*prefault=*/true);
 }
 

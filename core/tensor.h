@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ using Shape = std::vector<int64_t>;
 // "[16, 1024, 1024]"
 std::string ShapeToString(const Shape& s);
 int64_t NumElements(const Shape& s);
+// The element count, or nullopt when a dimension is negative or the product overflows int64 (for
+// shapes that come from files or users).
+std::optional<int64_t> CheckedNumElements(const Shape& s);
 
 // A 64-byte-aligned allocation; pages are touched at allocation (pre-faulted) when prefault is set,
 // so the first use in a hot loop pays no page faults.

@@ -1,9 +1,16 @@
 // ThreadPool implementation: generation counter + short spin, then a condition variable.
 #include "core/thread_pool.h"
 
-#include <immintrin.h>
-
 #include <chrono>
+
+#include "core/status.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BRICK_CPU_RELAX() _mm_pause()
+#else
+#define BRICK_CPU_RELAX() std::this_thread::yield()
+#endif
 
 namespace brickrt {
 namespace {
@@ -38,6 +45,12 @@ void ThreadPool::DrainTasks(int thread) {
 
 void ThreadPool::Run(int64_t n_tasks, TaskFn fn, void* ctx) {
   if (n_tasks <= 0) return;
+  // One job at a time: a second caller would overwrite fn_/ctx_ under the workers.
+  BRICK_ASSERT(!busy_.exchange(true), "ThreadPool::ParallelFor called concurrently or re-entrantly");
+  struct Release {
+    std::atomic<bool>& b;
+    ~Release() { b.store(false); }
+  } release{busy_};
   if (n_threads_ == 1 || n_tasks == 1) {
     for (int64_t t = 0; t < n_tasks; ++t) fn(ctx, t, 0);
     return;
@@ -53,7 +66,7 @@ void ThreadPool::Run(int64_t n_tasks, TaskFn fn, void* ctx) {
   }
   cv_.notify_all();
   DrainTasks(0);
-  while (pending_workers_.load(std::memory_order_acquire) != 0) _mm_pause();
+  while (pending_workers_.load(std::memory_order_acquire) != 0) BRICK_CPU_RELAX();
 }
 
 void ThreadPool::WorkerLoop(int thread) {
@@ -61,7 +74,7 @@ void ThreadPool::WorkerLoop(int thread) {
   for (;;) {
     const auto spin_until = std::chrono::steady_clock::now() + kSpin;
     while (generation_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < spin_until) {
-      for (int i = 0; i < 64; ++i) _mm_pause();
+      for (int i = 0; i < 64; ++i) BRICK_CPU_RELAX();
     }
     if (generation_.load(std::memory_order_acquire) == seen) {
       std::unique_lock<std::mutex> lock(mu_);

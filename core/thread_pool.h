@@ -25,7 +25,8 @@ class ThreadPool {
 
   // Runs fn(task, thread) for task in [0, n_tasks), spread over the pool, and returns when all are
   // done. `thread` is in [0, size()) and unique among concurrently running tasks (for scratch
-  // buffers). Tasks must not throw. Not reentrant: fn must not call ParallelFor on the same pool.
+  // buffers). Tasks must not throw. One caller at a time, not reentrant (asserted): a pool belongs to
+  // one session or thread.
   template <typename Fn>
   void ParallelFor(int64_t n_tasks, Fn&& fn) {
     using F = std::remove_reference_t<Fn>;
@@ -50,6 +51,7 @@ class ThreadPool {
   std::atomic<int> pending_workers_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> busy_{false};  // a ParallelFor is running
 
   // Idle workers sleep here after a short spin (so back-to-back calls in decode stay cheap).
   std::mutex mu_;

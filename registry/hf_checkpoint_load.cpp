@@ -12,6 +12,8 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "registry/hf_checkpoint.h"
+
+#include "core/file.h"
 #include "registry/hf_config.h"
 #include "registry/safetensors.h"
 
@@ -70,9 +72,7 @@ class Loader {
   }
 
   Status OpenSharded(const std::string& index_path) {
-    std::ifstream in(index_path, std::ios::binary);
-    if (!in) return IoError(index_path + ": cannot read");
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    BRICK_ASSIGN_OR_RETURN(std::string text, ReadFileCapped(index_path, size_t{64} << 20));
     auto parsed = ParseJson(text);
     if (!parsed.ok()) return Corrupt(index_path + ": invalid JSON: " + parsed.status().message());
     const JsonValue* map = parsed->Find("weight_map");

@@ -2,6 +2,9 @@
 // (one head per attention expert, identity key/value projections, MLP routers) is accepted.
 #include "registry/hf_config.h"
 
+#include "core/file.h"
+#include "core/log.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -130,7 +133,13 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
   double eps = 1e-5;
   BRICK_RETURN_IF_ERROR(f.Double("layer_norm_epsilon", &eps));
   if (!(eps > 0)) return InvalidArgument(source + ": \"layer_norm_epsilon\" must be positive");
-  cfg.layer_norm_eps = static_cast<float>(eps);
+  // The HF ModuleFormer code never passes layer_norm_epsilon to its LayerNorms, which use PyTorch's
+  // default 1e-5 (spec G10): a checkpoint computes with 1e-5 whatever its config says.
+  if (eps != 1e-5) {
+    log::Warn("registry", source + ": layer_norm_epsilon " + std::to_string(eps) +
+                              " is ignored, as by the reference code; LayerNorms use 1e-5");
+  }
+  cfg.layer_norm_eps = 1e-5f;
   BRICK_RETURN_IF_ERROR(f.Int("bos_token_id", false, &cfg.bos_token_id));
   BRICK_RETURN_IF_ERROR(f.Int("eos_token_id", false, &cfg.eos_token_id));
   BRICK_RETURN_IF_ERROR(f.Bool("tie_word_embeddings", &cfg.tie_word_embeddings));
@@ -143,11 +152,12 @@ Result<ModelConfig> ParseHfConfig(std::string_view json_text, const std::string&
 }
 
 Result<ModelConfig> ReadHfConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": config file not found");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return IoError(path + ": read failed");
-  return ParseHfConfig(text, path);
+  auto text = ReadFileCapped(path, size_t{1} << 20);  // a config.json is ~1 KB
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return NotFound(path + ": config file not found");
+    return text.status();
+  }
+  return ParseHfConfig(*text, path);
 }
 
 std::string HfConfigJson(const ModelConfig& cfg) {

@@ -77,6 +77,13 @@ TEST(Sampler, TemperatureSharpens) {
   EXPECT_GE(zeros, 995);
 }
 
+TEST(Sampler, TinyTemperatureIsTheGreedyLimitNotNaN) {
+  // 1/T overflows to inf for T = 1e-45; the sampler must still pick the most likely token.
+  const float logits[] = {0.5f, 2.0f, 1.0f, -3.0f};
+  Sampler s(SamplingParams{1e-45f, 0, 1.0f, 9}, 4);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(s.Sample(logits), 1);
+}
+
 TEST(Sampler, RejectsOutOfRangeParameters) {
   EXPECT_FALSE(ValidateSampling(SamplingParams{-1.0f, 0, 1.0f, 0}).ok());
   EXPECT_FALSE(ValidateSampling(SamplingParams{1.0f, -2, 1.0f, 0}).ok());

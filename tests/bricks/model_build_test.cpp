@@ -1,7 +1,10 @@
 // Model::Build refuses incomplete or malformed brick sets with an error naming the brick.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "bricks/model.h"
+#include "bricks/session.h"
 #include "registry/test_model.h"
 
 namespace brickrt {
@@ -55,6 +58,40 @@ TEST(ModelBuild, TopKLargerThanALayersExpertsIsRejected) {
   auto m = Model::Build(cfg, bricks);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(m.status().message().find("top-k"), std::string::npos) << m.status().message();
+}
+
+TEST(ModelBuild, BrickTheConfigDoesNotCallForIsRejected) {
+  auto [cfg, bricks] = Small();
+  BrickData extra = bricks.back();
+  for (const BrickData& b : bricks)
+    if (b.Name() == "L1.mlp.E3") extra = b;
+  extra.index = 4;  // the config says layer 1 has 4 MLP experts (0..3)
+  bricks.push_back(extra);
+  auto m = Model::Build(cfg, bricks);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("L1.mlp.E4"), std::string::npos) << m.status().message();
+}
+
+TEST(ModelBuild, NanRouterWeightsStillGiveValidExpertIds) {
+  // NaN logits must not produce an expert id outside [0, E) (it used to read out of bounds).
+  auto [cfg, bricks] = Small();
+  for (BrickData& b : bricks) {
+    if (b.Name() == "L0.mlp.router") {
+      Tensor w2 = b.Find("w2")->Clone();
+      float* p = w2.mutable_data_as<float>();
+      for (int64_t i = 0; i < w2.numel(); ++i) p[i] = std::numeric_limits<float>::quiet_NaN();
+      for (auto& [name, t] : b.tensors)
+        if (name == "w2") t = w2;
+    }
+  }
+  auto m = Model::Build(cfg, bricks);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  Session s(*m, SessionOptions{1, 8, 8}, nullptr);
+  const int seq = *s.AddSequence();
+  std::vector<float> logits(50);
+  const std::vector<int32_t> tokens = {1, 2, 3};
+  const SequenceChunk c{seq, tokens};
+  EXPECT_TRUE(s.Forward({&c, 1}, false, logits.data()).ok());
 }
 
 TEST(ModelBuild, DuplicateBrickIsRejected) {

@@ -151,11 +151,44 @@ TEST_P(SessionTest, GreedyGenerateMatchesRecomputedArgmax) {
       EXPECT_EQ(res->generated[i][g], Argmax(&full[static_cast<size_t>(pos * V)], V)) << "prompt " << i << " token " << g;
     }
   }
-  EXPECT_EQ(session.CacheBytes(), 0);  // Generate releases its sequences
+  EXPECT_EQ(session.LiveSequences(), 0);  // Generate releases its sequences
+  EXPECT_GT(session.CacheBytes(), 0);     // and their caches stay for the next request
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, SessionTest, ::testing::Values(DType::kF32, DType::kBF16, DType::kF16),
                          [](const auto& info) { return std::string(DTypeName(info.param)); });
+
+TEST(SessionErrors, CreateRefusesImpossibleOptions) {
+  auto model = RandomModel(DType::kF32);
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(Session::Create(model, SessionOptions{0, 8, 8}, nullptr).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Session::Create(model, SessionOptions{1, 0, 8}, nullptr).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Session::Create(model, SessionOptions{1, int64_t{1} << 40, 8}, nullptr).status().code(),
+            StatusCode::kInvalidArgument);
+  // 65536 sequences of 16M tokens: far beyond any machine's memory, refused before allocating.
+  auto huge = Session::Create(model, SessionOptions{65536, int64_t{1} << 24, 8}, nullptr);
+  EXPECT_EQ(huge.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(huge.status().message().find("MiB"), std::string::npos) << huge.status().message();
+  EXPECT_TRUE(Session::Create(model, SessionOptions{2, 64, 64}, nullptr).ok());
+}
+
+TEST(SessionErrors, SlotsAreReusedWithAnEmptyCache) {
+  auto model = RandomModel(DType::kF32);
+  ASSERT_NE(model, nullptr);
+  Session s(model, SessionOptions{1, 8, 8}, nullptr);
+  const int a = *s.AddSequence();
+  std::vector<float> logits(257);
+  const std::vector<int32_t> t = {1, 2, 3};
+  const SequenceChunk c{a, t};
+  ASSERT_TRUE(s.Forward({&c, 1}, false, logits.data()).ok());
+  const int64_t bytes = s.CacheBytes();
+  s.RemoveSequence(a);
+  EXPECT_EQ(s.Length(a), -1);
+  const int b = *s.AddSequence();
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(s.Length(b), 0);
+  EXPECT_EQ(s.CacheBytes(), bytes);  // reused, not re-allocated
+}
 
 TEST(SessionErrors, BadInputIsRejectedAndChangesNothing) {
   auto model = RandomModel(DType::kF32);

@@ -133,6 +133,11 @@ TEST_F(CliTest, BadInputGetsOneClearLine) {
   ExpectOneLineError(Brick("run --checkpoint " + Model() + " --tokens 1 --bogus"), 2, "--bogus");
   ExpectOneLineError(Brick("run --tokens 1"), 2, "--checkpoint");
   ExpectOneLineError(Brick("make-test-model /tmp/x --attn-experts 4,4 --layers 3"), 2, "3 layers");
+  // Sizes that would overflow or exhaust memory are refused up front, never a crash.
+  ExpectOneLineError(Brick("run --checkpoint " + Model() + " --tokens 1,2,3 -n 288230376151711742"), 2, "-n");
+  ExpectOneLineError(Brick("make-test-model /tmp/x --d-model 100000000"), 2, "--d-model");
+  ExpectOneLineError(Brick("make-test-model /tmp/x --k-att 4294967298"), 2, "--k-att");
+  ExpectOneLineError(Brick("make-test-model /tmp/x --layers 4096 --d-model 65536 --ffd-hidden 262144"), 2, "MiB");
 }
 
 TEST_F(CliTest, TruncatedCheckpointIsAnErrorNotACrash) {
