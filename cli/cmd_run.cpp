@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "bricks/generator.h"
@@ -10,8 +11,10 @@
 #include "bricks/session.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/registry_access.h"
 #include "core/json.h"
 #include "core/npy.h"
+#include "core/system.h"
 #include "registry/hf_checkpoint.h"
 
 namespace brickrt::cli {
@@ -20,7 +23,8 @@ namespace {
 constexpr const char* kCmd = "run";
 
 struct RunArgs {
-  std::string checkpoint;
+  std::string checkpoint;  // a checkpoint directory, or empty
+  std::string model_ref;   // a registry model reference, or empty
   std::vector<std::vector<int32_t>> prompts;
   GenerateOptions gen;
   int threads = 0;
@@ -31,7 +35,15 @@ struct RunArgs {
 Result<RunArgs> ReadArgs(const ArgParser& a) {
   RunArgs r;
   r.checkpoint = a.Get("checkpoint");
-  if (r.checkpoint.empty()) return InvalidArgument("--checkpoint DIR is required");
+  if (const auto source = a.GetPositional(0)) {
+    if (!r.checkpoint.empty()) return InvalidArgument("give either MODEL or --checkpoint DIR, not both");
+    // A directory is a checkpoint; anything else is a registry reference (NAME, NAME@V, NAME:TAG).
+    std::error_code ec;
+    if (std::filesystem::is_directory(*source, ec)) r.checkpoint = *source;
+    else r.model_ref = *source;
+  }
+  if (r.checkpoint.empty() && r.model_ref.empty())
+    return InvalidArgument("say what to run: a registry model (brick run NAME[:TAG|@VERSION]) or --checkpoint DIR");
   const auto token_lists = a.GetAll("tokens");
   if (token_lists.empty()) return InvalidArgument("--tokens IDS is required (e.g. --tokens 11,42,7)");
   for (const std::string& list : token_lists) {
@@ -49,7 +61,8 @@ Result<RunArgs> ReadArgs(const ArgParser& a) {
   BRICK_ASSIGN_OR_RETURN(double top_p, a.GetDouble("top-p", 1.0));
   BRICK_ASSIGN_OR_RETURN(int64_t seed, a.GetInt("seed", 0));
   BRICK_ASSIGN_OR_RETURN(int64_t threads, a.GetInt("threads", 0));
-  if (r.gen.max_new_tokens < 0) return InvalidArgument("-n must be >= 0");
+  if (r.gen.max_new_tokens < 0 || r.gen.max_new_tokens > (int64_t{1} << 24))
+    return InvalidArgument("-n must be in [0, 16777216]");
   if (threads < 0 || threads > 1024) return InvalidArgument("--threads must be in [0, 1024] (0: all cores)");
   if (top_k < 0 || top_k > INT32_MAX) return InvalidArgument("--top-k must be >= 0");
   r.gen.sampling = SamplingParams{static_cast<float>(temp), static_cast<int>(top_k), static_cast<float>(top_p),
@@ -82,13 +95,14 @@ JsonValue IdsToJson(const std::vector<int32_t>& ids) {
   return arr;
 }
 
-void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds) {
+void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds, const std::string& manifest) {
   const double prefill_tps = g.prefill_seconds > 0 ? static_cast<double>(g.prefill_tokens) / g.prefill_seconds : 0;
   const double decode_tps = g.decode_seconds > 0 ? static_cast<double>(g.decode_tokens) / g.decode_seconds : 0;
   if (r.json) {
     JsonValue o = JsonValue::MakeObject();
     int64_t n_prompt = 0;
     for (const auto& p : r.prompts) n_prompt += static_cast<int64_t>(p.size());
+    if (!manifest.empty()) o.Set("manifest", JsonValue::String(manifest));
     o.Set("prompt_tokens", JsonValue::Int(n_prompt));
     // One prompt: flat id lists; several: one list per prompt, in order.
     if (r.prompts.size() == 1) {
@@ -122,21 +136,46 @@ void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds)
                decode_tps);
 }
 
+// Loads the model from a checkpoint directory or from the registry; *manifest gets NAME@VERSION for
+// a registry model.
+Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs& r, std::string* manifest) {
+  const bool tty = isatty(STDERR_FILENO) != 0;  // progress lines only for a person watching
+  if (!r.checkpoint.empty()) {
+    if (tty) std::fprintf(stderr, "loading %s ...\n", r.checkpoint.c_str());
+    BRICK_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadHfCheckpoint(r.checkpoint));
+    if (tty) std::fprintf(stderr, "%s\n", ckpt.description.c_str());
+    auto model = Model::Build(ckpt.config, std::move(ckpt.bricks));
+    if (!model.ok()) return model.status().WithContext(r.checkpoint);
+    return model;
+  }
+  BRICK_ASSIGN_OR_RETURN(auto reg, OpenRegistry(a, /*writes=*/false));
+  BRICK_ASSIGN_OR_RETURN(ManifestRecord m, reg->ResolveModel(r.model_ref));
+  if (tty) std::fprintf(stderr, "loading %s from %s ...\n", m.Ref().c_str(), reg->path().c_str());
+  BRICK_ASSIGN_OR_RETURN(std::vector<BrickData> bricks, reg->LoadBricks(m));
+  *manifest = m.Ref();
+  auto model = Model::Build(m.config, std::move(bricks));
+  if (!model.ok()) return model.status().WithContext(m.Ref());
+  return model;
+}
+
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
-  ArgParser a(kCmd, "--checkpoint DIR --tokens IDS [options]",
-              "Generates tokens from a ModuleFormer checkpoint (HF layout: config.json + model.safetensors or a\n"
-              "sharded model.safetensors.index.json). Several --tokens prompts run as one batch. Generated ids go\n"
-              "to stdout, speed to stderr (or everything as one JSON object with --json).");
+  ArgParser a(kCmd, "MODEL --tokens IDS [options]   (or --checkpoint DIR instead of MODEL)",
+              "Generates tokens from a model in the registry (NAME, NAME@VERSION or NAME:TAG) or from a\n"
+              "ModuleFormer checkpoint directory (HF layout: config.json + model.safetensors or a sharded\n"
+              "model.safetensors.index.json). Several --tokens prompts run as one batch. Generated ids go to\n"
+              "stdout, speed to stderr (or everything as one JSON object with --json).");
+  a.Positional("MODEL", "registry model reference, or a checkpoint directory");
   a.Option("checkpoint", "DIR", "checkpoint directory");
+  AddRegistryOption(a);
   a.Option("tokens", "IDS", "prompt token ids, comma-separated; repeat for a batch", "", /*repeatable=*/true);
   a.Option("n", "N", "new tokens per prompt (default 16; 0: prefill only)", "-n");
   a.Option("temp", "T", "sampling temperature; 0 = greedy (default 1.0)");
   a.Option("top-k", "K", "sample among the K most likely tokens; 0 = off (default 0)");
   a.Option("top-p", "P", "nucleus sampling mass in (0, 1]; 1 = off (default 1)");
   a.Option("seed", "S", "sampling seed; prompt i uses S+i (default 0)");
-  a.Option("threads", "N", "worker threads, 0 = all cores (default 0)");
+  a.Option("threads", "N", "worker threads, 0 = every core this process may use (default 0)");
   a.Option("dump-logits", "FILE.npy", "write the logits of every prompt position as float32 [T, vocab]");
   a.Flag("ignore-eos", "keep generating after the end-of-sequence token");
   a.Flag("json", "print one JSON object: prompt_tokens, prompt, generated, *_tokens_per_s");
@@ -150,16 +189,16 @@ int RunCommand(const std::vector<std::string>& args) {
   const RunArgs& r = *parsed;
 
   const auto t0 = std::chrono::steady_clock::now();
-  const bool tty = isatty(STDERR_FILENO) != 0;  // progress lines only for a person watching
-  if (tty) std::fprintf(stderr, "loading %s ...\n", r.checkpoint.c_str());
-  auto ckpt = LoadHfCheckpoint(r.checkpoint);
-  if (!ckpt.ok()) return Fail(kCmd, ckpt.status().message());
-  if (tty) std::fprintf(stderr, "%s\n", ckpt->description.c_str());
-  auto model = Model::Build(ckpt->config, std::move(ckpt->bricks));
-  if (!model.ok()) return Fail(kCmd, r.checkpoint + ": " + model.status().message());
+  std::string manifest;
+  auto model = LoadModel(a, r, &manifest);
+  if (!model.ok()) return Fail(kCmd, model.status().message());
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  ThreadPool pool(r.threads == 0 ? static_cast<int>(std::thread::hardware_concurrency()) : r.threads);
+  const int cores = UsableCores();
+  if (r.threads > cores)
+    std::fprintf(stderr, "brick run: warning: --threads %d is more than the %d usable cores; decode will be slower\n",
+                 r.threads, cores);
+  ThreadPool pool(r.threads == 0 ? cores : r.threads);
   SessionOptions so;
   so.max_sequences = static_cast<int>(r.prompts.size());
   int64_t longest = 0, total = 0;
@@ -169,14 +208,16 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   so.max_context = longest + r.gen.max_new_tokens;
   so.max_step_tokens = std::max<int64_t>(total, static_cast<int64_t>(r.prompts.size()));
-  Session session(*model, so, &pool);
+  auto created = Session::Create(*model, so, &pool);
+  if (!created.ok()) return Fail(kCmd, created.status().message());
+  Session& session = **created;
 
   if (!r.dump_logits.empty()) {
     if (Status st = DumpLogits(session, r.prompts[0], r.dump_logits); !st.ok()) return Fail(kCmd, st.message());
   }
   auto result = Generate(session, r.prompts, r.gen);
   if (!result.ok()) return Fail(kCmd, result.status().message());
-  PrintResult(r, *result, load_seconds);
+  PrintResult(r, *result, load_seconds, manifest);
   return 0;
 }
 

@@ -8,6 +8,11 @@ namespace brickrt::cli {
 
 int RunCommand(const std::vector<std::string>& args);
 int MakeTestModelCommand(const std::vector<std::string>& args);
+int ImportCommand(const std::vector<std::string>& args);
+int LsCommand(const std::vector<std::string>& args);
+int ShowCommand(const std::vector<std::string>& args);
+int ModelsCommand(const std::vector<std::string>& args);
+int TagCommand(const std::vector<std::string>& args);
 
 // Prints "brick <command>: error: <message>" on stderr (one line) and returns `code`.
 int Fail(const std::string& command, const std::string& message, int code = 1);

@@ -1,0 +1,39 @@
+// brick models: every model manifest version in the registry, with its tags.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/records_json.h"
+#include "cli/registry_access.h"
+
+namespace brickrt::cli {
+
+int ModelsCommand(const std::vector<std::string>& args) {
+  const char* cmd = "models";
+  ArgParser a(cmd, "[options]", "Lists model manifests: NAME@VERSION, tags, layers, bricks, when and from where.");
+  AddRegistryOption(a);
+  a.Flag("json", "print a JSON array of {name, version, ref, tags, n_layer, bricks, created_at, source}");
+  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
+  if (a.help_requested()) {
+    std::printf("%s", a.Help().c_str());
+    return 0;
+  }
+  auto reg = OpenRegistry(a, /*writes=*/false);
+  if (!reg.ok()) return Fail(cmd, reg.status().message());
+  auto models = (*reg)->ListModels();
+  if (!models.ok()) return Fail(cmd, models.status().message());
+  if (a.Has("json")) {
+    JsonValue arr = JsonValue::MakeArray();
+    for (const ManifestRecord& m : *models) arr.Append(ManifestJson(m));
+    std::printf("%s\n", DumpJson(arr).c_str());
+    return 0;
+  }
+  for (const ManifestRecord& m : *models) {
+    std::string tags;
+    for (const std::string& t : m.tags) tags += (tags.empty() ? "" : ",") + t;
+    std::printf("%-28s %-16s %3lld layers %5zu bricks  %s  %s\n", m.Ref().c_str(), tags.empty() ? "-" : tags.c_str(),
+                static_cast<long long>(m.config.n_layer), m.brick_ids.size(), m.created_at.c_str(), m.source.c_str());
+  }
+  return 0;
+}
+
+}  // namespace brickrt::cli
