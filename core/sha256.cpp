@@ -1,11 +1,18 @@
-// SHA-256 per FIPS 180-4 §6.2: a portable scalar implementation. Digests are computed once per brick
-// at import and on load, never on the decode path, so byte-order independence beats raw speed here.
+// SHA-256 per FIPS 180-4 §6.2: a portable scalar compression function, and the x86 SHA-NI one chosen
+// at run time. Every brick load hashes its whole payload, so the hash speed bounds the load speed.
 #include "core/sha256.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "core/status.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define BRICK_SHA_NI 1
+#endif
 
 namespace brickrt {
 namespace {
@@ -27,12 +34,7 @@ inline uint32_t LoadBe32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-}  // namespace
-
-Sha256::Sha256()
-    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
-
-void Sha256::Compress(const uint8_t* block) {
+void CompressOnePortable(uint32_t* state, const uint8_t* block) {
   uint32_t w[64];
   for (int t = 0; t < 16; ++t) w[t] = LoadBe32(block + 4 * t);
   for (int t = 16; t < 64; ++t) {
@@ -40,8 +42,8 @@ void Sha256::Compress(const uint8_t* block) {
     const uint32_t s1 = Rotr(w[t - 2], 17) ^ Rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
     w[t] = w[t - 16] + s0 + w[t - 7] + s1;
   }
-  uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
-  uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
+  uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+  uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
   for (int t = 0; t < 64; ++t) {
     const uint32_t s1 = Rotr(e, 6) ^ Rotr(e, 11) ^ Rotr(e, 25);
     const uint32_t ch = (e & f) ^ (~e & g);
@@ -58,15 +60,100 @@ void Sha256::Compress(const uint8_t* block) {
     b = a;
     a = t1 + t2;
   }
-  state_[0] += a;
-  state_[1] += b;
-  state_[2] += c;
-  state_[3] += d;
-  state_[4] += e;
-  state_[5] += f;
-  state_[6] += g;
-  state_[7] += h;
+  state[0] += a;
+  state[1] += b;
+  state[2] += c;
+  state[3] += d;
+  state[4] += e;
+  state[5] += f;
+  state[6] += g;
+  state[7] += h;
 }
+
+void CompressPortable(uint32_t* state, const uint8_t* blocks, size_t n_blocks) {
+  for (size_t i = 0; i < n_blocks; ++i) CompressOnePortable(state, blocks + 64 * i);
+}
+
+#ifdef BRICK_SHA_NI
+// The SHA-NI rounds keep the state as two vectors, ABEF and CDGH; each _mm_sha256rnds2_epu32 does two
+// rounds, and msg1/msg2 extend the message schedule four words at a time:
+//   W[4g..4g+3] = msg2(msg1(W[g-4], W[g-3]) + alignr(W[g-1], W[g-2], 4), W[g-1])   (as vectors)
+__attribute__((target("sha,sse4.1"))) void CompressShaNi(uint32_t* state, const uint8_t* blocks, size_t n_blocks) {
+  const __m128i kByteSwap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state));       // DCBA
+  __m128i cdgh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4));  // HGFE
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);                                           // CDAB
+  cdgh = _mm_shuffle_epi32(cdgh, 0x1B);                                         // EFGH
+  __m128i abef = _mm_alignr_epi8(tmp, cdgh, 8);                                 // ABEF
+  cdgh = _mm_blend_epi16(cdgh, tmp, 0xF0);                                      // CDGH
+  for (size_t blk = 0; blk < n_blocks; ++blk) {
+    const uint8_t* p = blocks + 64 * blk;
+    const __m128i abef_save = abef, cdgh_save = cdgh;
+    __m128i w[4];  // ring of the last four schedule vectors
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; ++g) {
+      __m128i& cur = w[g & 3];
+      if (g < 4) {
+        cur = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * g)), kByteSwap);
+      } else {
+        const __m128i prev1 = w[(g + 3) & 3], prev2 = w[(g + 2) & 3], prev3 = w[(g + 1) & 3];
+        cur = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(cur, prev3), _mm_alignr_epi8(prev1, prev2, 4)),
+                                   prev1);
+      }
+      __m128i msg =
+          _mm_add_epi32(cur, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kK[4 * static_cast<size_t>(g)])));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, msg);
+      msg = _mm_shuffle_epi32(msg, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, msg);
+    }
+    abef = _mm_add_epi32(abef, abef_save);
+    cdgh = _mm_add_epi32(cdgh, cdgh_save);
+  }
+  tmp = _mm_shuffle_epi32(abef, 0x1B);      // FEBA
+  cdgh = _mm_shuffle_epi32(cdgh, 0xB1);     // DCHG
+  abef = _mm_blend_epi16(tmp, cdgh, 0xF0);  // DCBA
+  cdgh = _mm_alignr_epi8(cdgh, tmp, 8);     // HGFE
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), abef);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), cdgh);
+}
+
+bool CpuHasShaNi() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || (c & bit_SSE4_1) == 0) return false;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return (b & bit_SHA) != 0;
+}
+#endif
+
+using CompressFn = void (*)(uint32_t*, const uint8_t*, size_t);
+
+CompressFn Detect() {
+#ifdef BRICK_SHA_NI
+  if (CpuHasShaNi()) return CompressShaNi;
+#endif
+  return CompressPortable;
+}
+
+// A function-local static, not a namespace-scope one: hashing may happen during another file's static
+// initialization, before this file's would have run.
+CompressFn Detected() {
+  static const CompressFn fn = Detect();
+  return fn;
+}
+
+std::atomic<bool> g_force_portable{false};
+
+CompressFn Current() { return g_force_portable.load(std::memory_order_relaxed) ? CompressPortable : Detected(); }
+
+}  // namespace
+
+bool Sha256Accelerated() { return Current() != CompressPortable; }
+void Sha256ForcePortableForTesting(bool force) { g_force_portable.store(force, std::memory_order_relaxed); }
+
+Sha256::Sha256()
+    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+void Sha256::Compress(const uint8_t* blocks, size_t n_blocks) { Current()(state_.data(), blocks, n_blocks); }
 
 void Sha256::Update(const void* data, size_t n) {
   BRICK_ASSERT(!finished_, "Sha256::Update after Finish");
@@ -79,11 +166,16 @@ void Sha256::Update(const void* data, size_t n) {
     p += take;
     n -= take;
     if (buffered_ < buffer_.size()) return;
-    Compress(buffer_.data());
+    Compress(buffer_.data(), 1);
     buffered_ = 0;
   }
   // Whole blocks straight from the caller's memory: no copy for the bulk of a large payload.
-  for (; n >= 64; p += 64, n -= 64) Compress(p);
+  const size_t whole = n / 64;
+  if (whole > 0) {
+    Compress(p, whole);
+    p += 64 * whole;
+    n -= 64 * whole;
+  }
   if (n > 0) {
     std::memcpy(buffer_.data(), p, n);
     buffered_ = n;

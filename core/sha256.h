@@ -19,7 +19,7 @@ class Sha256 {
   std::array<uint8_t, 32> Finish();
 
  private:
-  void Compress(const uint8_t* block);  // one 64-byte block into state_
+  void Compress(const uint8_t* blocks, size_t n_blocks);  // n_blocks 64-byte blocks into state_
 
   std::array<uint32_t, 8> state_;
   std::array<uint8_t, 64> buffer_{};  // the partial block not yet compressed
@@ -27,6 +27,13 @@ class Sha256 {
   uint64_t total_bytes_ = 0;
   bool finished_ = false;
 };
+
+// Whether Sha256 uses the CPU's SHA instructions (x86 SHA-NI, chosen at run time); the portable
+// code is used otherwise. Both give the same digests.
+bool Sha256Accelerated();
+// Tests only: force the portable implementation (true) or restore the run-time choice (false), so
+// both paths are checked on machines that have the instructions. Not thread-safe against hashing.
+void Sha256ForcePortableForTesting(bool force);
 
 // Lowercase hex of bytes[0..n).
 std::string ToHex(const uint8_t* bytes, size_t n);

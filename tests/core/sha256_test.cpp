@@ -47,6 +47,38 @@ TEST(Sha256, IncrementalEqualsOneShotAcrossChunkings) {
   }
 }
 
+// Runs the FIPS vectors and the chunking test again on the portable code, and checks that it agrees
+// with the run-time choice (SHA-NI where the CPU has it) on pseudo-random data of many lengths.
+class Sha256PortableTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Sha256ForcePortableForTesting(true); }
+  void TearDown() override { Sha256ForcePortableForTesting(false); }
+};
+
+TEST_F(Sha256PortableTest, FipsVectors) {
+  ASSERT_FALSE(Sha256Accelerated());
+  EXPECT_EQ(Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(Hex(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_F(Sha256PortableTest, AgreesWithTheRunTimeChoice) {
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  std::string data(70000, '\0');
+  for (char& c : data) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  for (size_t len : {0u, 1u, 63u, 64u, 65u, 128u, 1000u, 4096u, 65537u, 70000u}) {
+    const std::string portable = Sha256Hex(data.data(), len);
+    Sha256ForcePortableForTesting(false);
+    const std::string chosen = Sha256Hex(data.data(), len);
+    Sha256ForcePortableForTesting(true);
+    EXPECT_EQ(portable, chosen) << "len " << len;
+  }
+}
+
 TEST(Sha256, ToHexIsLowercaseTwoDigitsPerByte) {
   const uint8_t bytes[] = {0x00, 0x0f, 0xa0, 0xff};
   EXPECT_EQ(ToHex(bytes, 4), "000fa0ff");
