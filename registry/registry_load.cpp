@@ -24,12 +24,15 @@ std::string RepairHint() { return "; run `brick verify`, then re-import the mode
 Status CheckLayout(const BrickRecord& b) {
   int64_t offset = 0;
   for (const TensorRecord& t : b.tensors) {
-    const int64_t want = NumElements(t.shape) * static_cast<int64_t>(DTypeSize(t.dtype));
-    if (t.offset != offset || t.bytes != want) {
+    // Checked: the shape comes from the file, and a damaged one must not overflow into a match.
+    const std::optional<int64_t> numel = CheckedNumElements(t.shape);
+    const auto size = static_cast<int64_t>(DTypeSize(t.dtype));
+    if (!numel || *numel > (int64_t{1} << 62) / size || t.offset != offset || t.bytes != *numel * size) {
       return Corrupt("brick " + b.Ref() + ": tensor '" + t.name + "' record disagrees with its shape or offset" +
                      RepairHint());
     }
     offset += t.bytes;
+    if (offset > b.bytes) break;  // reported below; stops a damaged record list from overflowing the sum
   }
   if (b.tensors.empty() || offset != b.bytes) {
     return Corrupt("brick " + b.Ref() + ": tensor records cover " + std::to_string(offset) + " bytes, payload is " +

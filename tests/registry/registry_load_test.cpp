@@ -1,6 +1,13 @@
 // Loading bricks back from the registry: byte-identical tensors, a model that computes the same
 // logits, the golden reference checkpoints, shared storage for tied heads, and corrupt payloads.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
 
 #include "bricks/model.h"
 #include "bricks/session.h"
@@ -195,6 +202,22 @@ TEST_F(RegistryCorruptionTest, MissingBlobIsCorruptNamingTheBrick) {
   EXPECT_NE(loaded.status().message().find("missing"), std::string::npos) << loaded.status().message();
 }
 
+TEST_F(RegistryCorruptionTest, DamagedTensorRecordIsCorruptNotACrash) {
+  {
+    RawDb raw(path_);
+    raw.Exec(
+        "UPDATE brick_tensors SET shape = '[4611686018427387904,4]' WHERE ord = 0 AND brick_id = "
+        "(SELECT id FROM bricks WHERE name = 'm/L2.mlp.E1')");
+  }
+  auto reg = OpenOrDie(path_);
+  auto m = reg->ResolveModel("m");
+  ASSERT_TRUE(m.ok());
+  auto loaded = reg->LoadBricks(*m);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kCorrupt);
+  EXPECT_NE(loaded.status().message().find("brick m/L2.mlp.E1@1"), std::string::npos) << loaded.status().message();
+}
+
 TEST_F(RegistryCorruptionTest, VerificationCanBeTurnedOffForMeasurements) {
   std::string digest;
   {
@@ -209,6 +232,52 @@ TEST_F(RegistryCorruptionTest, VerificationCanBeTurnedOffForMeasurements) {
   ASSERT_TRUE(b.ok());
   EXPECT_TRUE(reg->LoadBrick(*b).ok());
   EXPECT_EQ(reg->VerifyBrick(*b).code(), StatusCode::kCorrupt);  // verify always checks
+}
+
+// A process killed in the middle of an import leaves the registry exactly as it was: the import is
+// one transaction, and WAL recovery drops the uncommitted frames on the next open.
+TEST_F(RegistryCorruptionTest, ImportKilledMidwayLeavesTheRegistryAsItWas) {
+  TestModelOptions o = testing::SmallModelOptions(DType::kF32, /*seed=*/3);
+  o.d_model = 256;
+  o.ffd_hidden = 1024;  // ~36 MB of payload: the import takes long enough to be caught mid-way
+  auto big = MakeRandomModel(o);
+  ASSERT_TRUE(big.ok());
+  const std::string wal = path_ + "-wal";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto reg = Registry::Open(path_);
+    if (reg.ok()) (void)(*reg)->Import("big", big->first, big->second, Visibility::kShared, "");
+    _exit(0);
+  }
+  // Kill once the child has written a few MiB of uncommitted pages.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::error_code ec;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto n = std::filesystem::file_size(wal, ec);
+    if (!ec && n > (8u << 20)) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  if (!WIFSIGNALED(status)) GTEST_SKIP() << "the import finished before it could be killed";
+
+  auto reg = OpenOrDie(path_);
+  auto models = reg->ListModels();
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  ASSERT_EQ(models->size(), 1u);
+  EXPECT_EQ((*models)[0].Ref(), "m@1");
+  BrickFilter big_bricks{"big/*", std::nullopt, true};
+  EXPECT_TRUE(reg->ListBricks(big_bricks)->empty());
+  EXPECT_EQ(RawDb(path_).Int("SELECT count(*) FROM blobs"), static_cast<int64_t>(bricks_.size()));
+  auto loaded = reg->LoadBricks((*models)[0]);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  testing::ExpectSameBricks(bricks_, *loaded);
+  // And the registry takes the import afterwards.
+  auto again = reg->Import("big", big->first, big->second, Visibility::kShared, "");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->new_bricks, static_cast<int>(big->second.size()));
 }
 
 }  // namespace
