@@ -1,11 +1,41 @@
 // brick ls: the bricks in the registry (latest version of each name unless --all-versions).
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "cli/records_json.h"
 #include "cli/registry_access.h"
 
 namespace brickrt::cli {
+namespace {
+
+// Natural order: digit runs compare as numbers, so L2 < L10 and E2 < E10; then by version.
+bool NaturalLess(const BrickRecord& x, const BrickRecord& y) {
+  const std::string &a = x.name, &b = y.name;
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      size_t ie = i, je = j;
+      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
+      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
+      const std::string_view da(a.data() + i, ie - i), db(b.data() + j, je - j);
+      if (da.size() != db.size()) return da.size() < db.size();  // no leading zeros in brick names
+      if (da != db) return da < db;
+      i = ie;
+      j = je;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  if ((i == a.size()) != (j == b.size())) return i == a.size();
+  return x.version < y.version;
+}
+
+}  // namespace
 
 int LsCommand(const std::vector<std::string>& args) {
   const char* cmd = "ls";
@@ -32,6 +62,7 @@ int LsCommand(const std::vector<std::string>& args) {
   if (!reg.ok()) return Fail(cmd, reg.status().message());
   auto bricks = (*reg)->ListBricks(filter);
   if (!bricks.ok()) return Fail(cmd, bricks.status().message());
+  std::sort(bricks->begin(), bricks->end(), NaturalLess);
   if (a.Has("json")) {
     JsonValue arr = JsonValue::MakeArray();
     for (const BrickRecord& b : *bricks) arr.Append(BrickJson(b, /*with_detail=*/false));
