@@ -2,6 +2,7 @@
 // model a manifest version — all in one transaction, so a failed or killed import leaves no trace.
 #include <set>
 
+#include "core/crc32c.h"
 #include "core/json.h"
 #include "core/sha256.h"
 #include "registry/registry_internal.h"
@@ -17,23 +18,25 @@ struct PreparedBrick {
   const BrickData* data;
   std::string name;  // full name
   std::string digest;
+  uint32_t crc32c = 0;  // of the payload, stored beside the blob and checked on every load
   int64_t bytes = 0;
 };
 
-// Hashing is the slow part of an import (the whole model passes through SHA-256); doing it before
-// BEGIN keeps the registry's write lock short.
+// Hashing is the slow part of an import (the whole model passes through SHA-256, and CRC-32C for the
+// load-time check); doing it before BEGIN keeps the registry's write lock short.
 Result<std::vector<PreparedBrick>> PrepareBricks(const std::string& model_name, const std::vector<BrickData>& bricks,
                                                  int64_t max_blob_bytes) {
   std::vector<PreparedBrick> out;
   std::set<std::string> seen;
   for (const BrickData& b : bricks) {
-    PreparedBrick p{&b, model_name + "/" + b.Name(), "", 0};
+    PreparedBrick p{&b, model_name + "/" + b.Name(), "", 0, 0};
     if (!seen.insert(p.name).second) return InvalidArgument("brick " + p.name + " appears twice in the import");
     if (b.tensors.empty()) return InvalidArgument("brick " + p.name + " has no tensors");
     Sha256 h;
     for (const auto& [tname, t] : b.tensors) {
       if (t.empty()) return InvalidArgument("brick " + p.name + ": tensor '" + tname + "' has no storage");
       h.Update(t.data(), t.nbytes());
+      p.crc32c = Crc32c(p.crc32c, t.data(), t.nbytes());
       p.bytes += static_cast<int64_t>(t.nbytes());
     }
     if (p.bytes > max_blob_bytes) {
@@ -92,6 +95,10 @@ Status EnsureBlob(const sqlite::Db& db, const PreparedBrick& p, bool repair, int
     }
     offset += n;
   }
+  BRICK_ASSIGN_OR_RETURN(sqlite::Stmt crc,
+                         db.Prepare("INSERT OR REPLACE INTO blob_checksums (blob_id, crc32c) VALUES (?, ?)"));
+  crc.Bind(1, id).Bind(2, int64_t{p.crc32c});
+  BRICK_RETURN_IF_ERROR(crc.Run());
   *written = p.bytes;
   return Status::Ok();
 }

@@ -24,7 +24,7 @@ struct Registry::Impl {
 namespace registry_internal {
 
 // The newest schema this code knows; schema.cpp holds the numbered migrations up to it.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // schema.cpp. Sets the connection's pragmas and brings the schema to kSchemaVersion: creates it in an
 // empty database (page size first, then WAL, then the tables), migrates an older one, and refuses a
@@ -33,8 +33,11 @@ inline constexpr int kSchemaVersion = 1;
 Status PrepareSchema(const sqlite::Db& db, const OpenOptions& opts, int* version);
 
 // registry_load.cpp. Hashes the stored blob with this digest: nullopt when there is none, true when
-// its bytes match the digest and `bytes`, false when it is damaged.
+// its bytes match the digest and `bytes` (and its stored CRC-32C, when it has one), false when it is
+// damaged.
 Result<std::optional<bool>> CheckStoredBlob(const sqlite::Db& db, const std::string& digest, int64_t bytes);
+// registry_load.cpp. CRC-32C of the whole payload of blobs row blob_id.
+Result<uint32_t> BlobCrc32c(const sqlite::Db& db, int64_t blob_id);
 
 // registry_rows.cpp
 // "2024-05-01T12:34:56.789Z"

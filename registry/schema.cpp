@@ -14,7 +14,26 @@ constexpr int64_t kApplicationId = 0x4272636b;
 struct Migration {
   int to_version;
   const char* sql;  // fixed SQL, run with sqlite3_exec
+  // Optional: fills what SQL alone cannot (checksums of stored payloads); runs after sql, in the same
+  // transaction.
+  Status (*backfill)(const sqlite::Db& db) = nullptr;
 };
+
+// v2: CRC-32C of every payload stored before the checksum table existed, read with incremental blob
+// I/O (a plain SELECT of a large blob is ~0.3 GB/s, DESIGN.md §4).
+Status BackfillBlobChecksums(const sqlite::Db& db) {
+  BRICK_ASSIGN_OR_RETURN(sqlite::Stmt ids, db.Prepare("SELECT id FROM blobs ORDER BY id"));
+  BRICK_ASSIGN_OR_RETURN(sqlite::Stmt ins, db.Prepare("INSERT INTO blob_checksums (blob_id, crc32c) VALUES (?, ?)"));
+  for (;;) {
+    BRICK_ASSIGN_OR_RETURN(bool row, ids.Step());
+    if (!row) return Status::Ok();
+    const int64_t id = ids.Int64(0);
+    BRICK_ASSIGN_OR_RETURN(uint32_t crc, BlobCrc32c(db, id));
+    ins.Reset();
+    ins.Bind(1, id).Bind(2, int64_t{crc});
+    BRICK_RETURN_IF_ERROR(ins.Run());
+  }
+}
 
 // Column notes: digests are lowercase SHA-256 hex; shapes are JSON arrays; times ISO-8601 UTC;
 // bricks.kind and visibility use the names of BrickKindName / VisibilityName. Blob columns come after
@@ -85,6 +104,16 @@ CREATE TABLE events (
   detail TEXT NOT NULL DEFAULT '{}'
 );
 )sql"},
+    // CRC-32C of each payload, checked on every load (SHA-256 stays the content address, checked at
+    // import and by `brick verify`). A table of its own rather than a column of blobs: a column added
+    // after `data` would sit behind the payload's overflow pages, so reading it would walk the chain.
+    {2, R"sql(
+CREATE TABLE blob_checksums (
+  blob_id INTEGER PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
+  crc32c INTEGER NOT NULL
+);
+)sql",
+     BackfillBlobChecksums},
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
@@ -97,6 +126,7 @@ Status Migrate(const sqlite::Db& db, const std::string& path) {
   for (const Migration& m : kMigrations) {
     if (m.to_version <= current) continue;
     Status st = db.Exec(m.sql);
+    if (st.ok() && m.backfill != nullptr) st = m.backfill(db);
     if (!st.ok())
       return st.WithContext("migrating registry " + path + " to schema version " + std::to_string(m.to_version));
   }

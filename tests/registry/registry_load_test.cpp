@@ -181,6 +181,88 @@ TEST_F(RegistryCorruptionTest, FlippedPayloadByteFailsTheLoadNamingTheBrick) {
   testing::ExpectSameBricks(bricks_, *repaired);
 }
 
+// Loads check the CRC-32C stored beside each blob. A damaged checksum row (payload intact) is told
+// apart from a damaged payload, fails the load and `brick verify` alike, and re-import repairs it.
+TEST_F(RegistryCorruptionTest, DamagedChecksumRowFailsTheLoadAndReimportRepairsIt) {
+  std::string digest;
+  {
+    auto reg = OpenOrDie(path_);
+    digest = reg->GetBrick("m/L2.attn.E1")->digest;
+  }
+  RawDb(path_).Exec("UPDATE blob_checksums SET crc32c = crc32c + 1 WHERE blob_id = "
+                    "(SELECT id FROM blobs WHERE digest = '" + digest + "')");
+  auto reg = OpenOrDie(path_);
+  auto m = reg->ResolveModel("m");
+  ASSERT_TRUE(m.ok());
+  auto loaded = reg->LoadBricks(*m);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kCorrupt);
+  const std::string& msg = loaded.status().message();
+  EXPECT_EQ(msg.rfind("brick m/L2.attn.E1@1: stored payload checksum ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("digest intact"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("run `brick verify`, then re-import the model"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  auto b = reg->GetBrick("m/L2.attn.E1");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(reg->VerifyBrick(*b).code(), StatusCode::kCorrupt);
+
+  auto again = reg->Import("m", cfg_, bricks_, Visibility::kShared, "");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->repaired_blobs, 1);
+  EXPECT_TRUE(reg->VerifyBrick(*b).ok());
+  auto repaired = reg->LoadBricks(*m);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  testing::ExpectSameBricks(bricks_, *repaired);
+}
+
+// A flipped payload byte is caught by the CRC on load for every brick, wherever the byte is (first,
+// middle or last byte; tensors of a brick read in separate calls).
+TEST_F(RegistryCorruptionTest, CrcCatchesAFlippedByteAnywhereInThePayload) {
+  auto reg0 = OpenOrDie(path_);
+  auto all = reg0->ListBricks({});
+  ASSERT_TRUE(all.ok());
+  reg0.reset();
+  for (const BrickRecord& b : *all) {
+    for (int64_t at : {int64_t{0}, b.bytes / 2, b.bytes - 1}) {
+      RawDb(path_).FlipBlobByte(b.digest, static_cast<int>(at));
+      {
+        auto reg = OpenOrDie(path_);
+        auto got = reg->LoadBrick(b);
+        ASSERT_FALSE(got.ok()) << b.Ref() << " byte " << at;
+        EXPECT_EQ(got.status().code(), StatusCode::kCorrupt);
+        EXPECT_EQ(got.status().message().rfind("brick " + b.Ref() + ": payload digest mismatch", 0), 0u)
+            << got.status().message();
+      }
+      RawDb(path_).FlipBlobByte(b.digest, static_cast<int>(at));  // undo
+    }
+    if (b.name == "m/L0.mlp.E2") break;  // enough bricks of every early kind; keeps the test short
+  }
+}
+
+// A blob whose checksum row is gone (the load cannot use the CRC) is verified by SHA-256 instead.
+TEST_F(RegistryCorruptionTest, BlobWithoutChecksumFallsBackToTheDigest) {
+  std::string digest;
+  {
+    auto reg = OpenOrDie(path_);
+    digest = reg->GetBrick("m/L1.mlp.E0")->digest;
+  }
+  RawDb(path_).Exec("DELETE FROM blob_checksums WHERE blob_id = (SELECT id FROM blobs WHERE digest = '" + digest + "')");
+  {
+    auto reg = OpenOrDie(path_);
+    auto b = reg->GetBrick("m/L1.mlp.E0");
+    ASSERT_TRUE(b.ok());
+    EXPECT_TRUE(reg->LoadBrick(*b).ok());
+  }
+  RawDb(path_).FlipBlobByte(digest, 5);
+  auto reg = OpenOrDie(path_);
+  auto b = reg->GetBrick("m/L1.mlp.E0");
+  ASSERT_TRUE(b.ok());
+  auto got = reg->LoadBrick(*b);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().message().rfind("brick m/L1.mlp.E0@1: payload digest mismatch (stored " + digest, 0), 0u)
+      << got.status().message();
+}
+
 TEST_F(RegistryCorruptionTest, MissingBlobIsCorruptNamingTheBrick) {
   std::string digest;
   {

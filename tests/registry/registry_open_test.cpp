@@ -23,7 +23,7 @@ TEST(RegistryOpen, MemoryRegistryStartsEmptyAtTheCurrentSchema) {
   auto reg = OpenOrDie(":memory:");
   ASSERT_NE(reg, nullptr);
   EXPECT_EQ(reg->path(), ":memory:");
-  EXPECT_EQ(reg->schema_version(), 1);
+  EXPECT_EQ(reg->schema_version(), 2);
   auto models = reg->ListModels();
   ASSERT_TRUE(models.ok()) << models.status().ToString();
   EXPECT_TRUE(models->empty());
@@ -47,14 +47,14 @@ TEST_F(RegistryOpenTest, CreatesFileWithLargePagesAndWalThenReopens) {
     RawDb raw(path);
     EXPECT_EQ(raw.Int("PRAGMA page_size"), 65536);
     EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
-    EXPECT_EQ(raw.Int("PRAGMA user_version"), 1);
+    EXPECT_EQ(raw.Int("PRAGMA user_version"), 2);
     EXPECT_EQ(raw.Text("SELECT value FROM schema_info WHERE key = 'application'"), "brickrt");
   }
   OpenOptions no_create;
   no_create.create = false;
   auto reg = OpenOrDie(path, no_create);
   ASSERT_NE(reg, nullptr);
-  EXPECT_EQ(reg->schema_version(), 1);
+  EXPECT_EQ(reg->schema_version(), 2);
   auto m = reg->ResolveModel("m");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->brick_ids.size(), bricks.size());
@@ -96,7 +96,47 @@ TEST_F(RegistryOpenTest, SchemaNewerThanTheCodeIsUnsupported) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(r.status().message(),
-            "registry " + path + " has schema version 7, this brick understands up to 1; upgrade brick");
+            "registry " + path + " has schema version 7, this brick understands up to 2; upgrade brick");
+}
+
+// Schema v1 had no blob_checksums table. A v1 file (made here by undoing migration 2 on a fresh one)
+// is refused read-only, then migrated in place by a writable open: every stored payload gets its
+// CRC-32C, and the model loads with the checksums checked.
+TEST_F(RegistryOpenTest, Version1RegistryMigratesInPlaceWithChecksumsOfStoredBlobs) {
+  const std::string path = Path("v1.db");
+  auto [cfg, bricks] = testing::SmallModel();
+  ASSERT_TRUE(OpenOrDie(path)->Import("m", cfg, bricks, Visibility::kShared, "").ok());
+  int64_t n_blobs = 0;
+  {
+    RawDb raw(path);
+    n_blobs = raw.Int("SELECT count(*) FROM blobs");
+    raw.Exec("DROP TABLE blob_checksums; PRAGMA user_version = 1");
+  }
+  ASSERT_GT(n_blobs, 0);
+  OpenOptions ro;
+  ro.read_only = true;
+  auto refused = Registry::Open(path, ro);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnsupported);
+
+  auto reg = OpenOrDie(path);
+  ASSERT_NE(reg, nullptr);
+  EXPECT_EQ(reg->schema_version(), 2);
+  {
+    RawDb raw(path);
+    EXPECT_EQ(raw.Int("PRAGMA user_version"), 2);
+    EXPECT_EQ(raw.Int("SELECT count(*) FROM blob_checksums c JOIN blobs b ON b.id = c.blob_id"), n_blobs);
+  }
+  auto m = reg->ResolveModel("m");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto loaded = reg->LoadBricks(*m);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  testing::ExpectSameBricks(bricks, *loaded);
+  // The backfilled values are the ones an import computes: importing again finds nothing to repair.
+  auto again = reg->Import("m", cfg, bricks, Visibility::kShared, "");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->repaired_blobs, 0);
+  EXPECT_EQ(again->new_blob_bytes, 0);
 }
 
 TEST_F(RegistryOpenTest, FileThatIsNotSqliteIsRejectedAndLeftAlone) {
