@@ -34,12 +34,15 @@ std::optional<int64_t> CheckedNumElements(const Shape& s) {
 }
 
 std::shared_ptr<uint8_t> AllocateAligned(size_t bytes, bool prefault) {
-  constexpr size_t kAlign = 64;
-  const size_t rounded = ((bytes == 0 ? 1 : bytes) + kAlign - 1) / kAlign * kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded);
+  // Buffers of 2 MiB or more are 2 MiB-aligned and sized so the whole range can be backed by
+  // transparent huge pages (madvise needs a page-aligned range; with THP in "madvise" mode nothing
+  // else gets them): fewer TLB misses when streaming weights and ~512x fewer first-touch faults.
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t align = bytes >= kHuge ? kHuge : 64;
+  const size_t rounded = ((bytes == 0 ? 1 : bytes) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, rounded);
   BRICK_ASSERT(p != nullptr, "out of memory");
-  // Large buffers benefit from huge pages (fewer TLB misses when streaming weights).
-  if (rounded >= (2u << 20)) madvise(p, rounded, MADV_HUGEPAGE);
+  if (align == kHuge) madvise(p, rounded, MADV_HUGEPAGE);
   if (prefault) std::memset(p, 0, rounded);
   return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
 }
@@ -48,6 +51,16 @@ Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape
   const auto n = CheckedNumElements(shape_);
   BRICK_ASSERT(n && *n <= INT64_MAX / 4, "tensor shape overflows: callers validate sizes from users and files");
   storage_ = AllocateAligned(nbytes(), /*prefault=*/true);
+}
+
+Tensor Tensor::Uninitialized(DType dtype, Shape shape) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  const auto n = CheckedNumElements(t.shape_);
+  BRICK_ASSERT(n && *n <= INT64_MAX / 4, "tensor shape overflows: callers validate sizes from users and files");
+  t.storage_ = AllocateAligned(t.nbytes(), /*prefault=*/false);
+  return t;
 }
 
 Tensor Tensor::Clone() const {

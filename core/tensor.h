@@ -32,6 +32,9 @@ class Tensor {
   Tensor() = default;
   // Zero-filled tensor of the given dtype and shape.
   Tensor(DType dtype, Shape shape);
+  // Storage left unwritten, for a caller that overwrites every byte at once (a file or blob read):
+  // saves a full pass over memory; the pages fault in as the read fills them.
+  static Tensor Uninitialized(DType dtype, Shape shape);
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }

@@ -151,7 +151,7 @@ Result<BrickData> Registry::LoadBrick(const BrickRecord& brick) const {
   if (verify && payload.crc32c) checks.crc = &crc;
   if (verify && !payload.crc32c) checks.sha = &h;
   for (const TensorRecord& t : brick.tensors) {
-    Tensor tensor(t.dtype, t.shape);  // 64-byte aligned
+    Tensor tensor = Tensor::Uninitialized(t.dtype, t.shape);  // every byte is read below
     Status st = ReadChecked(payload.blob, static_cast<uint8_t*>(tensor.mutable_data()), t.bytes, t.offset, checks);
     if (!st.ok()) return st.WithContext("brick " + brick.Ref());
     out.tensors.emplace_back(t.name, std::move(tensor));

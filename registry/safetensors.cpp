@@ -314,7 +314,7 @@ Result<Tensor> SafetensorsFile::ReadRows(std::string_view name, int64_t first, i
                       std::to_string(first) + ", " + std::to_string(first + count) + ") out of range");
   Shape shape = info->shape;
   shape[0] = count;
-  Tensor t(*dt, shape);
+  Tensor t = Tensor::Uninitialized(*dt, shape);  // ReadBytes fills every byte
   const uint64_t row_bytes = info->shape[0] == 0 ? 0 : info->nbytes() / static_cast<uint64_t>(info->shape[0]);
   BRICK_RETURN_IF_ERROR(ReadBytes(*info, static_cast<uint64_t>(first) * row_bytes, t.nbytes(), t.mutable_data()));
   return t;
