@@ -13,6 +13,11 @@ int LsCommand(const std::vector<std::string>& args);
 int ShowCommand(const std::vector<std::string>& args);
 int ModelsCommand(const std::vector<std::string>& args);
 int TagCommand(const std::vector<std::string>& args);
+int VerifyCommand(const std::vector<std::string>& args);
+int ExportCommand(const std::vector<std::string>& args);
+int RmCommand(const std::vector<std::string>& args);
+int GcCommand(const std::vector<std::string>& args);
+int SetVisibilityCommand(const std::vector<std::string>& args);
 
 // Prints "brick <command>: error: <message>" on stderr (one line) and returns `code`.
 int Fail(const std::string& command, const std::string& message, int code = 1);

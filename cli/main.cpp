@@ -22,6 +22,11 @@ const Command kCommands[] = {
     {"show", brickrt::cli::ShowCommand, "show one brick"},
     {"models", brickrt::cli::ModelsCommand, "list model manifests and tags"},
     {"tag", brickrt::cli::TagCommand, "tag a model manifest (e.g. stable)"},
+    {"verify", brickrt::cli::VerifyCommand, "recompute payload digests and list every damaged brick"},
+    {"export", brickrt::cli::ExportCommand, "write a model manifest back as an HF checkpoint"},
+    {"rm", brickrt::cli::RmCommand, "remove a brick or a model manifest (refused while a manifest uses it)"},
+    {"gc", brickrt::cli::GcCommand, "drop payload blobs no brick references (--vacuum shrinks the file)"},
+    {"set-visibility", brickrt::cli::SetVisibilityCommand, "mark a brick or a model's bricks private or shared"},
     {"make-test-model", brickrt::cli::MakeTestModelCommand, "write a random ModuleFormer checkpoint (HF layout)"},
 };
 

@@ -73,6 +73,38 @@ struct ImportResult {
   int repaired_blobs = 0;      // stored payloads that failed their digest and were rewritten from the import
 };
 
+// What Registry::Remove took out (refs "name@version", tags "name:tag"), in the order removed.
+struct RemoveResult {
+  std::vector<std::string> bricks;
+  std::vector<std::string> manifests;
+  std::vector<std::string> tags;
+};
+
+struct RemoveOptions {
+  // A brick version that manifests use is refused without it; with it those manifests (and their
+  // tags) are removed too, and listed in the result. Never needed to remove a manifest.
+  bool force = false;
+  bool dry_run = false;  // work out and return what would go, then roll back (no event either)
+};
+
+struct GcResult {
+  int64_t blobs = 0;             // unreferenced blobs dropped
+  int64_t bytes = 0;             // their payload bytes
+  int64_t db_bytes_before = 0;   // page_count * page_size before the gc
+  int64_t db_bytes_after = 0;    // after (shrinks only with vacuum; otherwise the pages become free)
+  int64_t free_bytes_after = 0;  // free pages inside the file after the gc (0 after a vacuum)
+};
+
+struct VisibilityResult {
+  std::vector<std::string> changed;  // brick refs whose visibility changed
+  int unchanged = 0;                 // bricks that already had the requested visibility
+};
+
+struct ExportOptions {
+  bool allow_private = false;    // export private bricks too (refused by default, DESIGN.md §5)
+  uint64_t max_shard_bytes = 0;  // 0: one model.safetensors; else shards (WriteOptions::max_shard_bytes)
+};
+
 struct BrickFilter {
   std::string name_glob;  // '*' and '?' wildcards over the full name; empty matches everything
   std::optional<BrickKind> kind;
@@ -155,6 +187,37 @@ class Registry {
   // Recomputes the digest of one brick's stored payload without keeping it: OK, or the kCorrupt
   // error LoadBrick would return. For `brick verify`.
   Status VerifyBrick(const BrickRecord& brick) const;
+
+  // --- Administration (registry_admin.cpp). Each write is one transaction: on error nothing changes.
+
+  // The brick records of a manifest, in manifest order.
+  Result<std::vector<BrickRecord>> ManifestBricks(const ManifestRecord& manifest) const;
+
+  // ref: a brick "NAME@VERSION" (one version) or "NAME" (every version of that name), where NAME is a
+  // full brick name (contains '/'); or a manifest "MODEL@VERSION" (removed with its tags; its bricks
+  // stay). A bare MODEL or MODEL:TAG is refused (say which version). A removed brick that is the
+  // parent of another version passes its own parent on (lineage skips it). Payload blobs are kept
+  // (CollectGarbage drops them). Logs an "rm" event.
+  // Errors: NotFound naming the ref; InvalidArgument for a malformed ref, or a brick that manifests
+  // use when !opts.force (naming them); IoError/Unavailable as Import.
+  Result<RemoveResult> Remove(const std::string& ref, const RemoveOptions& opts = {});
+
+  // Drops every blob no brick references, in one transaction, and logs a "gc" event. vacuum: then
+  // rewrites the file (VACUUM + WAL checkpoint) so it shrinks; that needs the write lock and free
+  // disk space of about the file's size. Errors: IoError/Unavailable.
+  Result<GcResult> CollectGarbage(bool vacuum);
+
+  // ref: a brick (contains '/': "NAME" = latest version, or "NAME@VERSION") or a model ("NAME",
+  // "NAME@VERSION", "NAME:TAG"; every brick of that manifest). Changes the visibility column in place
+  // (the payload and version stay) and logs a "visibility" event. Errors: as GetBrick/ResolveModel.
+  Result<VisibilityResult> SetVisibility(const std::string& ref, Visibility visibility);
+
+  // Writes the manifest's model to dir in HF layout (config.json + model.safetensors or shards), each
+  // payload checked as LoadBricks checks it; tensors are byte-identical to the imported checkpoint. The dead
+  // attn.mask / attn.cum_weight buffers are not written (their size is not stored; HF rebuilds them).
+  // Errors: InvalidArgument when a brick is private and !opts.allow_private (naming it) or dir exists
+  // and is not empty; Corrupt as LoadBrick; IoError naming the path.
+  Status ExportModel(const ManifestRecord& manifest, const std::string& dir, const ExportOptions& opts = {}) const;
 
   struct Event {
     int64_t id = 0;
