@@ -115,8 +115,10 @@ struct OpenOptions {
   bool create = true;          // create the file (and its directory) and the schema when missing
   bool read_only = false;      // open without write access; Import/Tag then fail with IoError
   int busy_timeout_ms = 5000;  // how long a writer waits for another writer's lock before Unavailable
-  // Verify each payload's SHA-256 on load (DESIGN.md §4). Off only for measurements that want the
-  // raw read speed; a registry opened with it off trusts what was verified at write time.
+  // Check each payload on load: its CRC-32C over the bytes read (at memory speed; the SHA-256 digest is
+  // the content address, checked at import and by VerifyBrick, and recomputed on load only when the
+  // CRC fails, to tell a damaged payload from a damaged checksum). Off only for measurements that want
+  // the raw read speed; a registry opened with it off trusts what was verified at write time.
   bool verify_on_load = true;
 };
 
@@ -177,15 +179,15 @@ class Registry {
   Status Tag(const std::string& model_ref, const std::string& tag);
 
   // Reads the payload with incremental blob I/O straight into 64-byte aligned Tensor storage and
-  // verifies its SHA-256 (unless OpenOptions::verify_on_load is off). Errors: kCorrupt
+  // checks its CRC-32C (unless OpenOptions::verify_on_load is off). Errors: kCorrupt
   // "brick NAME@V: payload digest mismatch (stored X, computed Y); run `brick verify`, then re-import
   // the model" (also for a missing blob or a size that disagrees with the tensor records).
   Result<BrickData> LoadBrick(const BrickRecord& brick) const;
   // Every brick of the manifest, in manifest order. Bricks with the same digest and tensor layout
   // (a tied lm_head and embedding) are read once and share storage.
   Result<std::vector<BrickData>> LoadBricks(const ManifestRecord& manifest) const;
-  // Recomputes the digest of one brick's stored payload without keeping it: OK, or the kCorrupt
-  // error LoadBrick would return. For `brick verify`.
+  // Recomputes the SHA-256 digest (and the CRC-32C) of one brick's stored payload without keeping it:
+  // OK, or the kCorrupt error LoadBrick would return. For `brick verify`.
   Status VerifyBrick(const BrickRecord& brick) const;
 
   // --- Administration (registry_admin.cpp). Each write is one transaction: on error nothing changes.
