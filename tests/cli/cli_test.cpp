@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/json.h"
+#include "brick_runner.h"
 #include "core/npy.h"
 
 namespace brickrt {
@@ -17,27 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CmdResult {
-  int code = -1;
-  std::string out, err;
-};
+using testing::CmdResult;
 
 CmdResult Brick(const std::string& args) {
-  static int counter = 0;
-  const fs::path dir = fs::temp_directory_path() / ("brick_cli_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const std::string out = (dir / ("o" + std::to_string(counter))).string();
-  const std::string err = (dir / ("e" + std::to_string(counter++))).string();
-  const std::string cmd = std::string(BRICK_CLI) + " " + args + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  CmdResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::stringstream so, se;
-  so << std::ifstream(out).rdbuf();
-  se << std::ifstream(err).rdbuf();
-  r.out = so.str();
-  r.err = se.str();
-  return r;
+  return testing::RunBrick(args, fs::temp_directory_path() / ("brick_cli_" + std::to_string(getpid())));
 }
 
 class CliTest : public ::testing::Test {

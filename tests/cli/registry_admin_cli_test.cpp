@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "brick_runner.h"
 #include "core/json.h"
 
 namespace brickrt {
@@ -18,10 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CmdResult {
-  int code = -1;
-  std::string out, err;
-};
+using testing::CmdResult;
 
 class RegistryAdminCliTest : public ::testing::Test {
  protected:
@@ -42,19 +40,9 @@ class RegistryAdminCliTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
+  // Runs brick with --registry pointing at this test's registry (unless with_registry is false).
   CmdResult Brick(const std::string& args, bool with_registry = true) {
-    const std::string out = (dir_ / "out").string(), err = (dir_ / "err").string();
-    const std::string cmd =
-        std::string(BRICK_CLI) + " " + args + (with_registry ? " --registry " + reg_ : "") + " >" + out + " 2>" + err;
-    const int status = std::system(cmd.c_str());
-    CmdResult r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::stringstream so, se;
-    so << std::ifstream(out).rdbuf();
-    se << std::ifstream(err).rdbuf();
-    r.out = so.str();
-    r.err = se.str();
-    return r;
+    return testing::RunBrick(args + (with_registry ? " --registry " + reg_ : ""), dir_ / "io");
   }
 
   std::string Digest(const std::string& brick) {
