@@ -74,14 +74,7 @@ Result<std::vector<BrickRecord>> Registry::ListBricks(const BrickFilter& filter)
     st.BindNull(2);
   }
   st.Bind(3, int64_t{filter.all_versions ? 1 : 0});
-  std::vector<BrickRecord> out;
-  for (;;) {
-    BRICK_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    BRICK_ASSIGN_OR_RETURN(BrickRecord b, ReadBrickRow(db, st));
-    out.push_back(std::move(b));
-  }
-  return out;
+  return ReadBrickRows(db, st);
 }
 
 namespace {

@@ -45,14 +45,7 @@ Result<std::vector<BrickRecord>> BricksNamed(const sqlite::Db& db, const std::st
   } else {
     st.BindNull(2);
   }
-  std::vector<BrickRecord> out;
-  for (;;) {
-    BRICK_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    BRICK_ASSIGN_OR_RETURN(BrickRecord b, ReadBrickRow(db, st));
-    out.push_back(std::move(b));
-  }
-  return out;
+  return ReadBrickRows(db, st);
 }
 
 // Ids of the manifests that list this brick, ordered by name and version.

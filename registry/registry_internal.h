@@ -53,6 +53,8 @@ inline constexpr const char* kBrickColumns =
     "FROM bricks";
 // Decodes the current row of a statement built on kBrickColumns and reads its tensor records.
 Result<BrickRecord> ReadBrickRow(const sqlite::Db& db, const sqlite::Stmt& st);
+// Steps `st` (a kBrickColumns query with its parameters bound) to the end, reading every row.
+Result<std::vector<BrickRecord>> ReadBrickRows(const sqlite::Db& db, sqlite::Stmt& st);
 Result<BrickRecord> ReadBrickById(const sqlite::Db& db, int64_t id);
 // The highest version of a full brick name, or nullopt.
 Result<std::optional<BrickRecord>> LatestBrick(const sqlite::Db& db, const std::string& name);

@@ -156,6 +156,16 @@ Status ReadTensors(const sqlite::Db& db, BrickRecord* b) {
 
 }  // namespace
 
+Result<std::vector<BrickRecord>> ReadBrickRows(const sqlite::Db& db, sqlite::Stmt& st) {
+  std::vector<BrickRecord> out;
+  for (;;) {
+    BRICK_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    BRICK_ASSIGN_OR_RETURN(BrickRecord b, ReadBrickRow(db, st));
+    out.push_back(std::move(b));
+  }
+}
+
 Result<BrickRecord> ReadBrickRow(const sqlite::Db& db, const sqlite::Stmt& st) {
   BrickRecord b;
   b.id = st.Int64(0);
