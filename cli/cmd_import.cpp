@@ -35,7 +35,9 @@ int ImportCommand(const std::vector<std::string>& args) {
   const auto vis = ParseVisibility(a.Get("visibility", "shared"));
   if (!vis) return Fail(cmd, "--visibility must be shared or private", 2);
 
-  auto reg = OpenRegistry(a, /*writes=*/true);
+  // Another import holds the write lock for as long as it writes its payloads (minutes for a large
+  // model): wait for it rather than fail.
+  auto reg = OpenRegistry(a, /*writes=*/true, /*busy_timeout_ms=*/30 * 60 * 1000);
   if (!reg.ok()) return Fail(cmd, reg.status().message());
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "reading %s ...\n", dir->c_str());
   auto ckpt = LoadHfCheckpoint(*dir);

@@ -16,6 +16,7 @@ void AddRegistryOption(ArgParser& a);
 // writes: the command changes the registry. The default registry is created on first use by any
 // command; an explicitly named one (--registry or $BRICK_REGISTRY) only by a command that writes, so
 // a typo in a path is an error rather than a new empty registry.
-Result<std::unique_ptr<Registry>> OpenRegistry(const ArgParser& a, bool writes);
+// busy_timeout_ms: how long a write waits for another process's write to finish before failing.
+Result<std::unique_ptr<Registry>> OpenRegistry(const ArgParser& a, bool writes, int busy_timeout_ms = 5000);
 
 }  // namespace brickrt::cli
