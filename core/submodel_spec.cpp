@@ -1,0 +1,400 @@
+// ParseSubmodelSpec: YAML text -> SubmodelSpec, with every error pointing at PATH:LINE:COL.
+// yaml-cpp stays inside this file; its exceptions are caught here and become InvalidArgument.
+#include "core/submodel_spec.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <exception>
+#include <initializer_list>
+#include <set>
+
+#include "core/file.h"
+
+namespace brickrt {
+
+bool IndexRanges::Contains(int64_t index) const {
+  return std::any_of(ranges.begin(), ranges.end(),
+                     [index](const auto& r) { return r.first <= index && index <= r.second; });
+}
+
+namespace {
+
+constexpr size_t kMaxSpecBytes = 1 << 20;
+
+// One key/value pair of a mapping, with the dotted path of the key for messages.
+struct Entry {
+  YAML::Node key, value;
+  std::string path;  // "experts.mlp.top_k"
+};
+
+std::string Join(std::initializer_list<const char*> names) {
+  std::string s;
+  for (const char* n : names) s += (s.empty() ? "" : ", ") + std::string(n);
+  return s;
+}
+
+// "a list", "nothing", "'abc'": what the user wrote where something else was expected.
+std::string Describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Scalar:
+      return "'" + n.Scalar() + "'";
+    default:
+      return "nothing";
+  }
+}
+
+class SpecParser {
+ public:
+  explicit SpecParser(const std::string& source_path) : path_(source_path) {}
+
+  std::string At(const YAML::Mark& m) const {
+    if (m.is_null()) return path_ + ":1:1";
+    return path_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  }
+  Status Error(const YAML::Mark& m, const std::string& key_path, const std::string& msg) const {
+    return InvalidArgument(At(m) + ": " + key_path + ": " + msg);
+  }
+  // An empty value (`key:`) has its mark on the next token; point at the key instead.
+  static YAML::Mark ValueMark(const Entry& e) { return e.value.IsNull() ? e.key.Mark() : e.value.Mark(); }
+
+  // Checks that `node` is a mapping whose keys are distinct scalars from `allowed` and returns its
+  // entries in file order. `at` is where to point if it is not a mapping.
+  Result<std::vector<Entry>> Map(const YAML::Node& node, const YAML::Mark& at, const std::string& path,
+                                 std::initializer_list<const char*> allowed) const {
+    if (!node.IsMap())
+      return Error(at, path, "expected a mapping with keys " + Join(allowed) + ", got " + Describe(node));
+    std::vector<Entry> out;
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node& k = it->first;
+      if (!k.IsScalar()) return Error(k.Mark(), path, "a key must be a plain name, got " + Describe(k));
+      const std::string name = k.Scalar();
+      const std::string child = path.empty() ? name : path + "." + name;
+      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; })) {
+        return Error(k.Mark(), child,
+                     "unknown key; allowed " + std::string(path.empty() ? "at the top level" : "in " + path) + ": " +
+                         Join(allowed));
+      }
+      if (!seen.insert(name).second) return Error(k.Mark(), child, "duplicate key");
+      out.push_back({k, it->second, child});
+    }
+    return out;
+  }
+
+  Result<std::string> String(const Entry& e) const {
+    if (!e.value.IsScalar() || e.value.Scalar().empty()) {
+      return Error(ValueMark(e), e.path, "expected a non-empty string, got " + Describe(e.value));
+    }
+    return e.value.Scalar();
+  }
+
+  Result<int64_t> Int(const Entry& e, int64_t min) const {
+    const std::string want = "expected an integer >= " + std::to_string(min);
+    if (!e.value.IsScalar()) return Error(ValueMark(e), e.path, want + ", got " + Describe(e.value));
+    const std::string& s = e.value.Scalar();
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size() || v < min) {
+      return Error(ValueMark(e), e.path, want + ", got " + Describe(e.value));
+    }
+    return v;
+  }
+
+  Result<double> Double(const Entry& e) const {
+    double v = 0;
+    if (e.value.IsScalar()) {
+      const std::string& s = e.value.Scalar();
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec == std::errc() && end == s.data() + s.size() && std::isfinite(v)) return v;
+    }
+    return Error(ValueMark(e), e.path, "expected a finite number, got " + Describe(e.value));
+  }
+
+  Result<bool> Bool(const Entry& e) const {
+    if (e.value.IsScalar()) {
+      const std::string& s = e.value.Scalar();
+      if (s == "true" || s == "True" || s == "TRUE") return true;
+      if (s == "false" || s == "False" || s == "FALSE") return false;
+    }
+    return Error(ValueMark(e), e.path, "expected true or false, got " + Describe(e.value));
+  }
+
+  // "3" or "0-7" (inclusive) -> [first, last].
+  Result<std::pair<int64_t, int64_t>> Range(const YAML::Node& n, const std::string& path) const {
+    const std::string& s = n.Scalar();
+    const char* b = s.data();
+    const char* e = b + s.size();
+    auto bad = [&](const std::string& why) { return Error(n.Mark(), path, why); };
+    if (!s.empty() && s[0] == '-') return bad("negative index '" + s + "'; indices start at 0");
+    int64_t lo = 0, hi = 0;
+    auto r1 = std::from_chars(b, e, lo);
+    if (r1.ec == std::errc() && r1.ptr == e) return std::make_pair(lo, lo);
+    if (r1.ec == std::errc() && *r1.ptr == '-') {
+      if (r1.ptr + 1 < e && r1.ptr[1] == '-') return bad("negative index in '" + s + "'; indices start at 0");
+      auto r2 = std::from_chars(r1.ptr + 1, e, hi);
+      if (r2.ec == std::errc() && r2.ptr == e) {
+        if (hi < lo) {
+          return bad("range '" + s + "' ends before it starts; write " + std::to_string(hi) + "-" + std::to_string(lo));
+        }
+        return std::make_pair(lo, hi);
+      }
+    }
+    return bad("expected an index or an inclusive range like \"0-7\", got '" + s + "'");
+  }
+
+  // 3, "0-7", or a list of those.
+  Result<IndexRanges> Ranges(const YAML::Node& n, const YAML::Mark& at, const std::string& path) const {
+    IndexRanges out;
+    if (n.IsScalar()) {
+      BRICK_ASSIGN_OR_RETURN(auto r, Range(n, path));
+      out.ranges.push_back(r);
+      return out;
+    }
+    if (!n.IsSequence()) {
+      return Error(at, path, "expected an index, a range like \"0-7\" or a list of those, got " + Describe(n));
+    }
+    for (const YAML::Node& item : n) {
+      if (!item.IsScalar()) {
+        return Error(item.Mark(), path, "expected an index or a range like \"0-7\" in the list, got " + Describe(item));
+      }
+      BRICK_ASSIGN_OR_RETURN(auto r, Range(item, path));
+      out.ranges.push_back(r);
+    }
+    return out;
+  }
+
+  // {0: [3, 5], "8-11": "0-3"}: layer ranges -> expert ranges; no layer under two keys.
+  Result<std::vector<std::pair<IndexRanges, IndexRanges>>> LayerMap(const Entry& e) const {
+    if (!e.value.IsMap()) {
+      return Error(
+          ValueMark(e), e.path,
+          "expected a mapping from layers to experts, like {0: [3, 5], \"0-23\": \"0-7\"}, got " + Describe(e.value));
+    }
+    std::vector<std::pair<IndexRanges, IndexRanges>> out;
+    std::vector<std::string> key_text;
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+      const YAML::Node& k = it->first;
+      if (!k.IsScalar()) return Error(k.Mark(), e.path, "a layer key must be an index or a range like \"0-23\"");
+      BRICK_ASSIGN_OR_RETURN(auto layers, Range(k, e.path));
+      for (size_t i = 0; i < out.size(); ++i) {
+        const auto& prev = out[i].first.ranges[0];
+        if (layers.first <= prev.second && prev.first <= layers.second) {
+          const int64_t layer = std::max(layers.first, prev.first);
+          return Error(k.Mark(), e.path,
+                       "duplicate layer key: layer " + std::to_string(layer) + " is listed under both '" + key_text[i] +
+                           "' and '" + k.Scalar() + "'");
+        }
+      }
+      const std::string child = e.path + "." + k.Scalar();
+      BRICK_ASSIGN_OR_RETURN(auto experts,
+                             Ranges(it->second, it->second.IsNull() ? k.Mark() : it->second.Mark(), child));
+      IndexRanges layer_ranges;
+      layer_ranges.ranges.push_back(layers);
+      out.emplace_back(std::move(layer_ranges), std::move(experts));
+      key_text.push_back(k.Scalar());
+    }
+    return out;
+  }
+
+  Result<ExpertSelection> Experts(const Entry& kind) const {
+    ExpertSelection sel;
+    BRICK_ASSIGN_OR_RETURN(auto entries, Map(kind.value, ValueMark(kind), kind.path, {"top_k", "drop", "keep"}));
+    const Entry* chosen = nullptr;
+    for (const Entry& e : entries) {
+      const std::string name = e.key.Scalar();
+      if (name == "top_k") {
+        BRICK_ASSIGN_OR_RETURN(int64_t k, Int(e, 1));
+        if (k > 1'000'000) return Error(ValueMark(e), e.path, "expected an integer >= 1, got " + Describe(e.value));
+        sel.top_k = static_cast<int>(k);
+        continue;
+      }
+      if (chosen != nullptr) {
+        return Error(e.key.Mark(), e.path,
+                     "'drop' and 'keep' cannot both be given for " + kind.path + "; use one of them");
+      }
+      chosen = &e;
+      sel.mode = name == "drop" ? ExpertSelection::Mode::kDrop : ExpertSelection::Mode::kKeep;
+      BRICK_ASSIGN_OR_RETURN(sel.layers, LayerMap(e));
+    }
+    return sel;
+  }
+
+  Result<PluginSpec> Plugin(const YAML::Node& n, const std::string& path) const {
+    BRICK_ASSIGN_OR_RETURN(auto entries, Map(n, n.Mark(), path, {"lora", "scale", "merge"}));
+    PluginSpec p;
+    bool has_lora = false;
+    for (const Entry& e : entries) {
+      const std::string name = e.key.Scalar();
+      if (name == "lora") {
+        BRICK_ASSIGN_OR_RETURN(p.lora_ref, String(e));
+        has_lora = true;
+      } else if (name == "scale") {
+        BRICK_ASSIGN_OR_RETURN(p.scale, Double(e));
+      } else {
+        BRICK_ASSIGN_OR_RETURN(p.merge, Bool(e));
+      }
+    }
+    if (!has_lora) return Error(n.Mark(), path + ".lora", "missing; a plugin needs `lora: NAME[@VERSION]`");
+    return p;
+  }
+
+  Result<PlacementSpec> Placement(const Entry& pe) const {
+    PlacementSpec out;
+    BRICK_ASSIGN_OR_RETURN(auto entries, Map(pe.value, ValueMark(pe), pe.path, {"nodes", "rules", "on_failure"}));
+    const Entry* rules = nullptr;
+    for (const Entry& e : entries) {
+      const std::string name = e.key.Scalar();
+      if (name == "nodes") {
+        BRICK_RETURN_IF_ERROR(Nodes(e, &out.nodes));
+      } else if (name == "rules") {
+        rules = &e;  // checked after all nodes are known, wherever `nodes` appears
+      } else {
+        BRICK_ASSIGN_OR_RETURN(out.on_failure, String(e));
+        if (out.on_failure != "fail" && out.on_failure != "local-fallback" && out.on_failure != "skip-expert") {
+          return Error(ValueMark(e), e.path, "expected fail, local-fallback or skip-expert, got " + Describe(e.value));
+        }
+      }
+    }
+    if (rules != nullptr) BRICK_RETURN_IF_ERROR(Rules(*rules, out.nodes, &out.rules));
+    return out;
+  }
+
+  Status Nodes(const Entry& e, std::vector<NodeSpec>* nodes) const {
+    if (!e.value.IsMap()) {
+      return Error(ValueMark(e), e.path,
+                   "expected a mapping NAME: {endpoint: ..., timeout_ms: ...}, got " + Describe(e.value));
+    }
+    std::set<std::string> seen;
+    for (auto it = e.value.begin(); it != e.value.end(); ++it) {
+      const YAML::Node& k = it->first;
+      if (!k.IsScalar() || k.Scalar().empty()) return Error(k.Mark(), e.path, "a node name must be a plain name");
+      NodeSpec node;
+      node.name = k.Scalar();
+      const std::string path = e.path + "." + node.name;
+      if (node.name == "local") return Error(k.Mark(), path, "'local' is reserved for this process; rename the node");
+      if (!seen.insert(node.name).second) return Error(k.Mark(), path, "duplicate node name");
+      const YAML::Mark at = it->second.IsNull() ? k.Mark() : it->second.Mark();
+      BRICK_ASSIGN_OR_RETURN(auto fields, Map(it->second, at, path, {"endpoint", "timeout_ms"}));
+      bool has_endpoint = false;
+      for (const Entry& f : fields) {
+        if (f.key.Scalar() == "endpoint") {
+          BRICK_ASSIGN_OR_RETURN(node.endpoint, String(f));
+          if (node.endpoint.find("://") == std::string::npos) {
+            return Error(ValueMark(f), f.path,
+                         "expected an endpoint like \"tcp://HOST:PORT\", got " + Describe(f.value));
+          }
+          has_endpoint = true;
+        } else {
+          BRICK_ASSIGN_OR_RETURN(int64_t ms, Int(f, 1));
+          if (ms > 3'600'000)
+            return Error(ValueMark(f), f.path, "expected at most 3600000 (one hour), got " + Describe(f.value));
+          node.timeout_ms = static_cast<int>(ms);
+        }
+      }
+      if (!has_endpoint) return Error(at, path + ".endpoint", "missing; a node needs `endpoint: \"tcp://HOST:PORT\"`");
+      nodes->push_back(std::move(node));
+    }
+    return Status::Ok();
+  }
+
+  Status Rules(const Entry& e, const std::vector<NodeSpec>& nodes, std::vector<PlacementRule>* rules) const {
+    if (!e.value.IsSequence()) {
+      return Error(ValueMark(e), e.path, "expected a list of {match: GLOB, on: NODE}, got " + Describe(e.value));
+    }
+    size_t i = 0;
+    for (const YAML::Node& item : e.value) {
+      const std::string path = e.path + "[" + std::to_string(i++) + "]";
+      BRICK_ASSIGN_OR_RETURN(auto fields, Map(item, item.Mark(), path, {"match", "on"}));
+      PlacementRule rule;
+      for (const Entry& f : fields) {
+        BRICK_ASSIGN_OR_RETURN(std::string s, String(f));
+        if (f.key.Scalar() == "match") {
+          rule.match = std::move(s);
+          continue;
+        }
+        const bool known =
+            s == "local" || std::any_of(nodes.begin(), nodes.end(), [&](const NodeSpec& n) { return n.name == s; });
+        if (!known) {
+          std::string names = "local";
+          for (const NodeSpec& n : nodes) names += ", " + n.name;
+          return Error(ValueMark(f), f.path, "unknown node '" + s + "'; expected one of: " + names);
+        }
+        rule.on = std::move(s);
+      }
+      if (rule.match.empty()) return Error(item.Mark(), path + ".match", "missing; a rule needs `match: GLOB`");
+      if (rule.on.empty()) return Error(item.Mark(), path + ".on", "missing; a rule needs `on: local` or a node name");
+      rules->push_back(std::move(rule));
+    }
+    return Status::Ok();
+  }
+
+  Result<SubmodelSpec> Spec(const YAML::Node& root) const {
+    SubmodelSpec spec;
+    spec.source_path = path_;
+    if (root.IsNull()) return Error(root.Mark(), "model", "the file is empty; a spec needs at least `model: NAME`");
+    BRICK_ASSIGN_OR_RETURN(auto entries,
+                           Map(root, root.Mark(), "", {"model", "name", "experts", "plugins", "placement"}));
+    bool has_model = false;
+    for (const Entry& e : entries) {
+      const std::string name = e.key.Scalar();
+      if (name == "model") {
+        BRICK_ASSIGN_OR_RETURN(spec.model, String(e));
+        has_model = true;
+      } else if (name == "name") {
+        BRICK_ASSIGN_OR_RETURN(spec.name, String(e));
+      } else if (name == "experts") {
+        BRICK_ASSIGN_OR_RETURN(auto kinds, Map(e.value, ValueMark(e), e.path, {"mlp", "attention"}));
+        for (const Entry& k : kinds) {
+          BRICK_ASSIGN_OR_RETURN(auto sel, Experts(k));
+          (k.key.Scalar() == "mlp" ? spec.mlp : spec.attention) = std::move(sel);
+        }
+      } else if (name == "plugins") {
+        if (!e.value.IsSequence()) {
+          return Error(ValueMark(e), e.path,
+                       "expected a list of {lora: REF, scale: 1.0, merge: false}, got " + Describe(e.value));
+        }
+        size_t i = 0;
+        for (const YAML::Node& item : e.value) {
+          BRICK_ASSIGN_OR_RETURN(auto p, Plugin(item, e.path + "[" + std::to_string(i++) + "]"));
+          spec.plugins.push_back(std::move(p));
+        }
+      } else {
+        BRICK_ASSIGN_OR_RETURN(spec.placement, Placement(e));
+      }
+    }
+    if (!has_model) return Error(root.Mark(), "model", "missing; a spec needs `model: NAME`, NAME@VERSION or NAME:TAG");
+    return spec;
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+Result<SubmodelSpec> ParseSubmodelSpec(std::string_view yaml_text, const std::string& source_path) {
+  SpecParser parser(source_path);
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml_text));
+    return parser.Spec(root);
+  } catch (const YAML::Exception& e) {
+    // ParserException and DeepRecursion carry the position; e.msg is the message without it.
+    return InvalidArgument(parser.At(e.mark) + ": malformed YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    return InvalidArgument(source_path + ": could not read the spec: " + e.what());
+  }
+}
+
+Result<SubmodelSpec> ReadSubmodelSpec(const std::string& path) {
+  BRICK_ASSIGN_OR_RETURN(std::string text, ReadFileCapped(path, kMaxSpecBytes));
+  return ParseSubmodelSpec(text, path);
+}
+
+}  // namespace brickrt
