@@ -1,7 +1,10 @@
 // Argument parsing for the brick subcommands.
 #include "cli/args.h"
 
+#include "cli/commands.h"
+
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -64,6 +67,15 @@ Status ArgParser::Parse(const std::vector<std::string>& args) {
     return InvalidArgument("unexpected argument '" + positionals_[positional_specs_.size()] + "' (see brick " +
                            command_ + " --help)");
   return Status::Ok();
+}
+
+std::optional<int> ArgParser::ParseOrExit(const std::vector<std::string>& args) {
+  if (Status st = Parse(args); !st.ok()) return Fail(command_, st.message(), 2);
+  if (help_) {
+    std::printf("%s", Help().c_str());
+    return 0;
+  }
+  return std::nullopt;
 }
 
 std::string ArgParser::Help() const {

@@ -26,6 +26,9 @@ class ArgParser {
 
   // args: everything after the subcommand name. --help anywhere sets help_requested().
   Status Parse(const std::vector<std::string>& args);
+  // Parse for a subcommand's entry point: nullopt to go on; otherwise the exit code to return now,
+  // after printing the usage error (exit 2) or the --help text (exit 0).
+  std::optional<int> ParseOrExit(const std::vector<std::string>& args);
   bool help_requested() const { return help_; }
   std::string Help() const;
 

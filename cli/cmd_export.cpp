@@ -18,11 +18,7 @@ int ExportCommand(const std::vector<std::string>& args) {
   a.Flag("allow-private", "export private bricks too");
   a.Option("shard-bytes", "N", "split the weights into shards of at most N bytes (default: one file)");
   AddRegistryOption(a);
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto ref = a.GetPositional(0);
   if (!ref) return Fail(cmd, "missing model reference (usage: brick export MODEL_REF --out DIR)", 2);
   const std::string out = a.Get("out");

@@ -16,11 +16,7 @@ int GcCommand(const std::vector<std::string>& args) {
   a.Flag("vacuum", "rewrite the registry file so it shrinks");
   AddRegistryOption(a);
   a.Flag("json", "print {blobs, bytes, db_bytes_before, db_bytes_after, free_bytes} as one JSON object");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   auto reg = OpenRegistry(a, /*writes=*/true);
   if (!reg.ok()) return Fail(cmd, reg.status().message());
   auto res = (*reg)->CollectGarbage(a.Has("vacuum"));

@@ -21,11 +21,7 @@ int ImportCommand(const std::vector<std::string>& args) {
   a.Option("visibility", "shared|private", "visibility of the imported bricks (default shared)");
   AddRegistryOption(a);
   a.Flag("json", "print the result as one JSON object");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto dir = a.GetPositional(0);
   if (!dir) return Fail(cmd, "missing checkpoint directory (usage: brick import DIR --name NAME)", 2);
   const std::string name = a.Get("name");

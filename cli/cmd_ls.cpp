@@ -46,11 +46,7 @@ int LsCommand(const std::vector<std::string>& args) {
   a.Flag("all-versions", "every version, not only the latest of each name");
   AddRegistryOption(a);
   a.Flag("json", "print a JSON array of {name, version, kind, layer, index, digest, bytes, visibility, created_at}");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   BrickFilter filter;
   filter.name_glob = a.Get("name");
   filter.all_versions = a.Has("all-versions");

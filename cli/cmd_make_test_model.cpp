@@ -46,11 +46,7 @@ int MakeTestModelCommand(const std::vector<std::string>& args) {
   a.Option("vocab", "V", "vocabulary size (default 1000)");
   a.Option("dtype", "bf16|f16|f32", "weight dtype (default bf16)");
   a.Option("seed", "S", "random seed (default 1)");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto dir = a.GetPositional(0);
   if (!dir) return Fail(cmd, "missing output directory (usage: brick make-test-model DIR)", 2);
 

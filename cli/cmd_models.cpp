@@ -12,11 +12,7 @@ int ModelsCommand(const std::vector<std::string>& args) {
   ArgParser a(cmd, "[options]", "Lists model manifests: NAME@VERSION, tags, layers, bricks, when and from where.");
   AddRegistryOption(a);
   a.Flag("json", "print a JSON array of {name, version, ref, tags, n_layer, bricks, created_at, source}");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   auto reg = OpenRegistry(a, /*writes=*/false);
   if (!reg.ok()) return Fail(cmd, reg.status().message());
   auto models = (*reg)->ListModels();

@@ -30,11 +30,7 @@ int RmCommand(const std::vector<std::string>& args) {
   a.Flag("dry-run", "print what would be removed, change nothing");
   AddRegistryOption(a);
   a.Flag("json", "print {bricks, manifests, tags} removed, as one JSON object");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto ref = a.GetPositional(0);
   if (!ref) return Fail(cmd, "missing reference (usage: brick rm REF)", 2);
   auto reg = OpenRegistry(a, /*writes=*/true);

@@ -179,11 +179,7 @@ int RunCommand(const std::vector<std::string>& args) {
   a.Option("dump-logits", "FILE.npy", "write the logits of every prompt position as float32 [T, vocab]");
   a.Flag("ignore-eos", "keep generating after the end-of-sequence token");
   a.Flag("json", "print one JSON object: prompt_tokens, prompt, generated, *_tokens_per_s");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(kCmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   auto parsed = ReadArgs(a);
   if (!parsed.ok()) return Fail(kCmd, parsed.status().message(), 2);
   const RunArgs& r = *parsed;

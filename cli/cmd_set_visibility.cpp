@@ -15,11 +15,7 @@ int SetVisibilityCommand(const std::vector<std::string>& args) {
   a.Positional("REF", "brick or model reference");
   a.Positional("VISIBILITY", "private or shared");
   AddRegistryOption(a);
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto ref = a.GetPositional(0), vis_text = a.GetPositional(1);
   if (!ref || !vis_text) return Fail(cmd, "usage: brick set-visibility REF private|shared", 2);
   const auto vis = ParseVisibility(*vis_text);

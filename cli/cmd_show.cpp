@@ -13,11 +13,7 @@ int ShowCommand(const std::vector<std::string>& args) {
   a.Positional("NAME[@VERSION]", "a brick, e.g. molm-350m/L3.mlp.E17 (latest) or molm-350m/L3.mlp.E17@2");
   AddRegistryOption(a);
   a.Flag("json", "print one JSON object");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto ref = a.GetPositional(0);
   if (!ref) return Fail(cmd, "missing brick reference (usage: brick show NAME[@VERSION])", 2);
   auto reg = OpenRegistry(a, /*writes=*/false);

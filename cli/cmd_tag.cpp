@@ -13,11 +13,7 @@ int TagCommand(const std::vector<std::string>& args) {
   a.Positional("MODEL_REF", "the manifest to tag");
   a.Positional("TAG", "tag name (letters, digits, '.', '_', '-')");
   AddRegistryOption(a);
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto ref = a.GetPositional(0), tag = a.GetPositional(1);
   if (!ref || !tag) return Fail(cmd, "usage: brick tag MODEL_REF TAG", 2);
   for (char c : *tag) {

@@ -63,11 +63,7 @@ int VerifyCommand(const std::vector<std::string>& args) {
   a.Positional("REF", "model or brick reference (default: everything)");
   AddRegistryOption(a);
   a.Flag("json", "print a JSON array of {name, version, ok, error} for every brick checked");
-  if (Status st = a.Parse(args); !st.ok()) return Fail(cmd, st.message(), 2);
-  if (a.help_requested()) {
-    std::printf("%s", a.Help().c_str());
-    return 0;
-  }
+  if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   auto reg = OpenRegistry(a, /*writes=*/false);
   if (!reg.ok()) return Fail(cmd, reg.status().message());
   auto targets = Targets(**reg, a.GetPositional(0));
