@@ -11,6 +11,7 @@
 #include "registry/hf_checkpoint.h"
 #include "registry/safetensors.h"
 #include "registry/test_model.h"
+#include "small_model.h"
 #include "test_files.h"
 
 namespace brickrt {
@@ -25,14 +26,7 @@ class MalformedCheckpointTest : public testing::TempDirTest {
  protected:
   // 3 layers, D = 32, F = 48, G = 16, V = 50, attention experts {4, 3, 5}, MLP experts {6, 4, 5}, BF16.
   void WriteGood(uint64_t max_shard_bytes = 0) {
-    TestModelOptions o;
-    o.layers = 3;
-    o.d_model = 32;
-    o.ffd_hidden = 48;
-    o.gating_size = 16;
-    o.vocab = 50;
-    o.attn_experts_per_layer = {4, 3, 5};
-    o.mlp_experts_per_layer = {6, 4, 5};
+    TestModelOptions o = testing::SmallModelOptions(DType::kBF16, /*seed=*/1);
     WriteOptions w;
     w.max_shard_bytes = max_shard_bytes;
     ckpt_ = Path("ckpt");

@@ -13,24 +13,14 @@
 #include "registry/safetensors.h"
 #include "registry/test_model.h"
 #include "brick_compare.h"
+#include "small_model.h"
 #include "test_files.h"
 
 namespace brickrt {
 namespace {
 
-TestModelOptions SmallRagged(DType dtype) {
-  TestModelOptions o;
-  o.layers = 3;
-  o.d_model = 32;
-  o.ffd_hidden = 48;
-  o.gating_size = 16;
-  o.vocab = 50;
-  o.attn_experts_per_layer = {4, 3, 5};
-  o.mlp_experts_per_layer = {6, 4, 5};
-  o.dtype = dtype;
-  o.seed = 11;
-  return o;
-}
+// Seed 11: its own weights, independent of the other suites' models.
+TestModelOptions SmallRagged(DType dtype) { return testing::SmallModelOptions(dtype, 11); }
 
 using testing::ExpectSameBricks;
 
