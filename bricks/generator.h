@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "bricks/sampler.h"
@@ -16,9 +15,6 @@ struct GenerateOptions {
   int64_t max_new_tokens = 16;
   SamplingParams sampling;       // sequence i samples with seed sampling.seed + i
   bool stop_at_eos = true;       // stop a sequence after it emits cfg.eos_token_id
-  // Called after each decode step with the newest token of every sequence still running (optional;
-  // for streaming output). Arguments: sequence index, token.
-  std::function<void(size_t, int32_t)> on_token;
 };
 
 struct GenerateResult {

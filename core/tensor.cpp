@@ -95,26 +95,4 @@ Tensor Tensor::Reshaped(Shape shape) const {
   return t;
 }
 
-Tensor Tensor::Transposed2D() const {
-  BRICK_ASSERT(rank() == 2, "Transposed2D needs a rank-2 tensor");
-  const int64_t rows = dim(0), cols = dim(1);
-  Tensor t(dtype_, {cols, rows});
-  const size_t es = DTypeSize(dtype_);
-  const auto* src = static_cast<const uint8_t*>(data());
-  auto* dst = static_cast<uint8_t*>(t.mutable_data());
-  // Blocked so both sides stay in cache for large matrices (lm_head is [50295, 1024]).
-  constexpr int64_t kB = 64;
-  for (int64_t r0 = 0; r0 < rows; r0 += kB) {
-    for (int64_t c0 = 0; c0 < cols; c0 += kB) {
-      const int64_t r1 = std::min(rows, r0 + kB), c1 = std::min(cols, c0 + kB);
-      for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t c = c0; c < c1; ++c) {
-          std::memcpy(dst + static_cast<size_t>(c * rows + r) * es, src + static_cast<size_t>(r * cols + c) * es, es);
-        }
-      }
-    }
-  }
-  return t;
-}
-
 }  // namespace brickrt

@@ -57,8 +57,6 @@ class Tensor {
   Tensor ConvertTo(DType dtype) const;
   // Same storage, new shape. REQUIRES: same number of elements.
   Tensor Reshaped(Shape shape) const;
-  // Rank-2 transpose into a new tensor of the same dtype: [R, C] -> [C, R].
-  Tensor Transposed2D() const;
 
  private:
   DType dtype_ = DType::kF32;
