@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/brick_data.h"
 #include "core/status.h"
@@ -14,10 +15,13 @@ namespace brickrt {
 
 class Router {
  public:
-  // Validates w1 [G, D], b1 [G], w2 [n_experts, G] and packs them for the kernels (y = x·Wᵀ).
-  static Result<Router> FromData(const BrickData& brick, int64_t d_model, int64_t gating_size, int64_t n_experts);
+  // Validates w1 [G, D], b1 [G], w2 [n_experts, G] and packs them for the kernels (y = x·Wᵀ). kept:
+  // the experts the layer runs (ascending original ids; empty = all): only their rows of w2 are packed,
+  // so a removed expert's logit never enters the softmax and ids count kept experts 0, 1, ...
+  static Result<Router> FromData(const BrickData& brick, int64_t d_model, int64_t gating_size, int64_t n_experts,
+                                 const std::vector<int64_t>& kept = {});
 
-  int64_t n_experts() const { return w2_.N(); }
+  int64_t n_experts() const { return w2_.N(); }  // kept experts
   int64_t gating_size() const { return w1_.N(); }
 
   // x F32 [M, D] -> gates F32 [M, k], ids int32 [M, k] (descending gate, ties -> lower id).

@@ -12,13 +12,14 @@ const char* BrickKindName(BrickKind kind) {
     case BrickKind::kMlpRouter: return "mlp_router";
     case BrickKind::kMlpExpert: return "mlp_expert";
     case BrickKind::kLmHead: return "lm_head";
+    case BrickKind::kLora: return "lora";
   }
   return "?";
 }
 
 std::optional<BrickKind> ParseBrickKind(std::string_view name) {
   for (BrickKind k : {BrickKind::kEmbedding, BrickKind::kNorm, BrickKind::kAttnRouter, BrickKind::kAttnExpert,
-                      BrickKind::kMlpRouter, BrickKind::kMlpExpert, BrickKind::kLmHead}) {
+                      BrickKind::kMlpRouter, BrickKind::kMlpExpert, BrickKind::kLmHead, BrickKind::kLora}) {
     if (name == BrickKindName(k)) return k;
   }
   return std::nullopt;
@@ -36,6 +37,7 @@ std::string BrickData::Name() const {
     case BrickKind::kMlpRouter: return l + ".mlp.router";
     case BrickKind::kAttnExpert: return l + ".attn.E" + std::to_string(index);
     case BrickKind::kMlpExpert: return l + ".mlp.E" + std::to_string(index);
+    case BrickKind::kLora: return target;
   }
   return "?";
 }

@@ -13,9 +13,11 @@
 
 namespace brickrt {
 
-enum class BrickKind { kEmbedding, kNorm, kAttnRouter, kAttnExpert, kMlpRouter, kMlpExpert, kLmHead };
+// kLora is a plugin brick (a low-rank delta on one projection of another brick), not part of the base
+// model; the others are the model's own parts.
+enum class BrickKind { kEmbedding, kNorm, kAttnRouter, kAttnExpert, kMlpRouter, kMlpExpert, kLmHead, kLora };
 
-// "embedding", "norm", "attn_router", "attn_expert", "mlp_router", "mlp_expert", "lm_head".
+// "embedding", "norm", "attn_router", "attn_expert", "mlp_router", "mlp_expert", "lm_head", "lora".
 const char* BrickKindName(BrickKind kind);
 // The inverse of BrickKindName; nullopt for anything else.
 std::optional<BrickKind> ParseBrickKind(std::string_view name);
@@ -33,13 +35,18 @@ inline constexpr int kNormMlp = 2;    // L<i>.ln2
 //   attn_expert "wq" [D, A], "wo" [A, D]                (expert orientation [in, out])
 //   mlp_expert  "w1" [D, F], "w2" [F, D]
 //   lm_head     "weight" [V, D]
+//   lora        "a" [r, in], "b" [out, r] (PEFT orientation: delta W[out, in] = alpha / r · B·A),
+//               "alpha" F32 [1]; target names the projection, e.g. "L3.mlp.E5.w1"
 struct BrickData {
   BrickKind kind = BrickKind::kEmbedding;
-  int layer = -1;  // -1 for embedding, ln_f, lm_head
-  int index = -1;  // expert index within its layer, or the norm slot; -1 otherwise
+  int layer = -1;  // -1 for embedding, ln_f, lm_head (and a lora on lm_head)
+  int index = -1;  // expert index within its layer, or the norm slot; -1 otherwise (a lora: its target's)
+  // kLora only: the target brick's model-relative name, a '.', and the target tensor's name.
+  std::string target;
   std::vector<std::pair<std::string, Tensor>> tensors;
 
-  // Model-relative name: "embed", "L3.ln1", "L3.attn.router", "L3.attn.E5", "L3.mlp.E17", "ln_f", "lm_head".
+  // Model-relative name: "embed", "L3.ln1", "L3.attn.router", "L3.attn.E5", "L3.mlp.E17", "ln_f",
+  // "lm_head"; a lora brick is named by its target ("L3.mlp.E5.w1").
   std::string Name() const;
   // nullptr when absent.
   const Tensor* Find(const std::string& tensor_name) const;

@@ -27,8 +27,21 @@ struct ModelConfig {
   int64_t eos_token_id = 50256;
   bool tie_word_embeddings = false;
   DType dtype = DType::kBF16;  // storage dtype of the weights
+  // Experts removed from a submodel (issue #4): per layer, sorted distinct original indices; either
+  // empty (nothing removed anywhere) or of size n_layer. The layer's router brick keeps its rows for
+  // them and they are dropped when the router is loaded, so a removed expert's logit leaves the
+  // softmax: exactly what a checkpoint with those experts deleted computes. The kept expert bricks
+  // keep their original indices, so a submodel pins the base model's bricks unchanged.
+  std::vector<std::vector<int64_t>> att_removed;
+  std::vector<std::vector<int64_t>> mlp_removed;
 
   int64_t head_dim() const { return att_hidden / n_head; }
+  bool IsRemoved(bool attention, int64_t layer, int64_t expert) const;
+  // Experts the layer runs: the router's count minus the removed ones.
+  int64_t KeptExperts(bool attention, int64_t layer) const;
+  // The kept experts' original indices, ascending.
+  std::vector<int64_t> KeptExpertIds(bool attention, int64_t layer) const;
+  bool HasRemovals() const;
 };
 
 }  // namespace brickrt

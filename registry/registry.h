@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,13 @@ const char* VisibilityName(Visibility v);
 // Accepts exactly "shared" or "private".
 std::optional<Visibility> ParseVisibility(std::string_view s);
 
+// A manifest is a runnable model (imported, or a submodel composed from one) or a plugin: a set of
+// lora bricks made for a base model, attached to submodels by their specs.
+enum class ManifestKind { kModel, kPlugin };
+// "model" / "plugin".
+const char* ManifestKindName(ManifestKind k);
+std::optional<ManifestKind> ParseManifestKind(std::string_view s);
+
 // One tensor of a brick, located within the brick's payload.
 struct TensorRecord {
   std::string name;  // "w1", "weight", ...
@@ -43,7 +51,9 @@ struct BrickRecord {
   std::string digest;  // SHA-256 hex of the payload (= the tensors' bytes concatenated in order)
   int64_t bytes = 0;
   Visibility visibility = Visibility::kShared;
-  std::optional<int64_t> parent_id;  // lineage: the previous version of the same name on re-import
+  // Lineage: the previous version of the same name on re-import, or for a derived brick (a LoRA merged
+  // into a base brick by `brick compose --save`) the brick it was derived from.
+  std::optional<int64_t> parent_id;
   std::string created_at;            // ISO-8601 UTC, "2024-05-01T12:34:56.789Z"
   std::string metadata_json = "{}";
   std::vector<TensorRecord> tensors;  // in payload order
@@ -59,7 +69,11 @@ struct ManifestRecord {
   std::vector<int64_t> brick_ids;  // BrickRecord ids, ordered as the model lists them
   std::vector<std::string> tags;   // tags currently pointing at this manifest, sorted
   std::string created_at;
-  std::string source;  // what was imported (a checkpoint directory), free text
+  std::string source;  // what was imported (a checkpoint directory) or composed (a spec file), free text
+  ManifestKind kind = ManifestKind::kModel;
+  std::string base;  // a submodel or plugin: the manifest ref it was made from ("molm-350m@1"); else empty
+  // A submodel's lora bricks (ids in brick_ids) -> the scale each is applied with on the fly.
+  std::map<int64_t, double> plugin_scales;
 
   std::string Ref() const;  // "name@version"
 };
@@ -103,6 +117,24 @@ struct VisibilityResult {
 struct ExportOptions {
   bool allow_private = false;    // export private bricks too (refused by default, DESIGN.md §5)
   uint64_t max_shard_bytes = 0;  // 0: one model.safetensors; else shards (WriteOptions::max_shard_bytes)
+};
+
+// A composed submodel to store (`brick compose --save`): existing bricks pinned as they are, plus new
+// bricks derived from them (a LoRA merged into its target).
+struct ManifestDraft {
+  std::string name;  // the submodel's manifest name
+  std::string base;  // the manifest ref it was composed from ("molm-350m@1")
+  ModelConfig config;
+  struct Entry {
+    int64_t brick_id = 0;            // an existing brick, used as it is; ignored when data is set
+    const BrickData* data = nullptr;  // a new brick, stored as name + "/" + data->Name()
+    int64_t derived_from = 0;        // with data: the brick id it was derived from (its lineage parent)
+    Visibility visibility = Visibility::kShared;  // with data
+    std::string metadata_json = "{}";  // with data: how it was derived (a JSON object)
+    std::optional<double> scale;       // a lora brick attached on the fly: its scale
+  };
+  std::vector<Entry> entries;  // manifest order
+  std::string source;          // the spec file
 };
 
 struct BrickFilter {
@@ -161,6 +193,21 @@ class Registry {
   Result<ImportResult> Import(const std::string& model_name, const ModelConfig& cfg,
                               const std::vector<BrickData>& bricks, Visibility visibility, const std::string& source);
 
+  // Imports a plugin: lora bricks (kind kLora, each with a target) made for the model manifest `base`,
+  // stored as plugin_name + "/" + target, versioned and deduplicated like Import, under a manifest of
+  // kind kPlugin whose config is base's. Shapes are checked by the caller against base (see
+  // ReadPeftAdapter). Errors: as Import; InvalidArgument when a brick is not a lora, base is a plugin,
+  // or plugin_name is already a model.
+  Result<ImportResult> ImportPlugin(const std::string& plugin_name, const ManifestRecord& base,
+                                    const std::vector<BrickData>& bricks, Visibility visibility,
+                                    const std::string& source);
+  // Stores a composed submodel as a new manifest version of draft.name (none when nothing changed),
+  // writing the derived bricks (a new version of draft.name + "/" + Name() unless its latest version
+  // holds the same payload) in one transaction, and logs a "compose" event. Errors: InvalidArgument
+  // for a bad name, a name that is the base model's own or already a plugin or an imported model,
+  // an unknown brick id; as Import otherwise. Nothing is written on error.
+  Result<ImportResult> SaveManifest(const ManifestDraft& draft);
+
   // Ordered by name, then version.
   Result<std::vector<BrickRecord>> ListBricks(const BrickFilter& filter) const;
   // "NAME" (latest version) or "NAME@VERSION". A NAME without '/' that is not a full name is looked
@@ -186,6 +233,8 @@ class Registry {
   // Every brick of the manifest, in manifest order. Bricks with the same digest and tensor layout
   // (a tied lm_head and embedding) are read once and share storage.
   Result<std::vector<BrickData>> LoadBricks(const ManifestRecord& manifest) const;
+  // The given bricks, in order, with the same sharing (a submodel loads only the bricks it keeps).
+  Result<std::vector<BrickData>> LoadBricks(const std::vector<BrickRecord>& records) const;
   // Recomputes the SHA-256 digest (and the CRC-32C) of one brick's stored payload without keeping it:
   // OK, or the kCorrupt error LoadBrick would return. For `brick verify`.
   Status VerifyBrick(const BrickRecord& brick) const;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <vector>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,7 +26,7 @@ struct Registry::Impl {
 namespace registry_internal {
 
 // The newest schema this code knows; schema.cpp holds the numbered migrations up to it.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // schema.cpp. Sets the connection's pragmas and brings the schema to kSchemaVersion: creates it in an
 // empty database (page size first, then WAL, then the tables), migrates an older one, and refuses a
@@ -59,6 +61,49 @@ Result<BrickRecord> ReadBrickById(const sqlite::Db& db, int64_t id);
 // The highest version of a full brick name, or nullopt.
 Result<std::optional<BrickRecord>> LatestBrick(const sqlite::Db& db, const std::string& name);
 Result<ManifestRecord> ReadManifestById(const sqlite::Db& db, int64_t id);
+// registry_write.cpp: the steps every writer (Import, ImportPlugin, SaveManifest) shares.
+
+// A brick about to be written, with what is computed before taking the write lock.
+struct PreparedBrick {
+  const BrickData* data;
+  std::string name;  // full name
+  std::string digest;
+  uint32_t crc32c = 0;  // of the payload, stored beside the blob and checked on every load
+  int64_t bytes = 0;
+};
+// Names each brick model_name + "/" + Name() and hashes it (SHA-256 + CRC-32C). Errors:
+// InvalidArgument (a name twice, a brick without tensors), OutOfRange (beyond SQLite's blob limit).
+Result<std::vector<PreparedBrick>> PrepareBricks(const std::string& model_name,
+                                                 const std::vector<const BrickData*>& bricks, int64_t max_blob_bytes);
+// Same kind, position, tensor names, dtypes and shapes in the same order: equal digests alone would let
+// a reshaped tensor with the same bytes pass as the old brick.
+bool SameLayout(const BrickRecord& rec, const BrickData& b);
+// Makes the blob row for p.digest hold p's payload: inserts it when absent, rewrites it in place when
+// `repair` (its stored bytes failed the digest), else leaves it. *written receives the bytes written.
+Status EnsureBlob(const sqlite::Db& db, const PreparedBrick& p, bool repair, int64_t* written);
+struct NewBrickRow {
+  int64_t version = 1;
+  std::optional<int64_t> parent_id;  // lineage: the previous version, or the brick it was derived from
+  Visibility visibility = Visibility::kShared;
+  std::string now;
+  std::string metadata_json = "{}";
+};
+Result<int64_t> InsertBrick(const sqlite::Db& db, const PreparedBrick& p, const NewBrickRow& row);
+// What makes two manifest versions equal (a re-import or re-save that changes nothing adds none).
+struct ManifestContent {
+  ManifestKind kind = ManifestKind::kModel;
+  std::string base;
+  std::string config_json;  // ConfigToJson
+  std::vector<int64_t> brick_ids;
+  std::map<int64_t, double> plugin_scales;
+};
+// The latest manifest of `name` when it already has this content, else nullopt.
+Result<std::optional<int64_t>> SameLatestManifest(const sqlite::Db& db, const std::string& name,
+                                                  const ManifestContent& content);
+// A new version of manifest `name`; returns its id.
+Result<int64_t> InsertManifest(const sqlite::Db& db, const std::string& name, const ManifestContent& content,
+                               const std::string& source, const std::string& now);
+
 // Appends one row to the event log (inside the caller's transaction when there is one).
 Status LogEvent(const sqlite::Db& db, std::string_view kind, std::string_view subject, std::string_view detail);
 // Model names and tags end up inside refs (NAME@V, NAME:TAG, NAME/brick), so those separators and

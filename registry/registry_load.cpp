@@ -19,6 +19,13 @@ namespace {
 // overhead of sqlite3_blob_read is negligible.
 constexpr int64_t kReadChunk = int64_t{1} << 20;
 
+// A lora brick is stored as PLUGIN/TARGET ("my-lora/L3.mlp.E5.w1"): its target is the name's tail.
+std::string LoraTarget(const BrickRecord& b) {
+  if (b.kind != BrickKind::kLora) return {};
+  const size_t slash = b.name.find('/');
+  return slash == std::string::npos ? b.name : b.name.substr(slash + 1);
+}
+
 std::string RepairHint() { return "; run `brick verify`, then re-import the model"; }
 
 // The tensor records must tile the payload exactly: tensor i starts where i-1 ended and holds
@@ -144,6 +151,7 @@ Result<BrickData> Registry::LoadBrick(const BrickRecord& brick) const {
   out.kind = brick.kind;
   out.layer = brick.layer;
   out.index = brick.index;
+  out.target = LoraTarget(brick);
   const bool verify = impl_->opts.verify_on_load;
   Sha256 h;
   uint32_t crc = 0;
@@ -162,25 +170,35 @@ Result<BrickData> Registry::LoadBrick(const BrickRecord& brick) const {
 }
 
 Result<std::vector<BrickData>> Registry::LoadBricks(const ManifestRecord& manifest) const {
-  std::vector<BrickData> out;
-  out.reserve(manifest.brick_ids.size());
-  // digest -> (record, position in out) of the first brick loaded with that payload.
-  std::map<std::string, std::pair<BrickRecord, size_t>> loaded;
+  std::vector<BrickRecord> records;
+  records.reserve(manifest.brick_ids.size());
   for (int64_t id : manifest.brick_ids) {
     auto rec = ReadBrickById(impl_->db, id);
     if (!rec.ok()) return rec.status().WithContext("model " + manifest.Ref());
-    auto it = loaded.find(rec->digest);
-    if (it != loaded.end() && SameTensorLayout(it->second.first, *rec)) {
+    records.push_back(std::move(rec).value());
+  }
+  return LoadBricks(records);
+}
+
+Result<std::vector<BrickData>> Registry::LoadBricks(const std::vector<BrickRecord>& records) const {
+  std::vector<BrickData> out;
+  out.reserve(records.size());
+  // digest -> position in records/out of the first brick loaded with that payload.
+  std::map<std::string, size_t> loaded;
+  for (const BrickRecord& rec : records) {
+    auto it = loaded.find(rec.digest);
+    if (it != loaded.end() && SameTensorLayout(records[it->second], rec)) {
       // Same bytes and layout (a tied lm_head and its embedding): share the storage, read it once.
-      BrickData copy = out[it->second.second];
-      copy.kind = rec->kind;
-      copy.layer = rec->layer;
-      copy.index = rec->index;
+      BrickData copy = out[it->second];
+      copy.kind = rec.kind;
+      copy.target = LoraTarget(rec);
+      copy.layer = rec.layer;
+      copy.index = rec.index;
       out.push_back(std::move(copy));
       continue;
     }
-    BRICK_ASSIGN_OR_RETURN(BrickData b, LoadBrick(*rec));
-    loaded.emplace(rec->digest, std::make_pair(*rec, out.size()));
+    BRICK_ASSIGN_OR_RETURN(BrickData b, LoadBrick(rec));
+    loaded.emplace(rec.digest, out.size());
     out.push_back(std::move(b));
   }
   return out;

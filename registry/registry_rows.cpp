@@ -12,6 +12,14 @@ namespace brickrt {
 
 const char* VisibilityName(Visibility v) { return v == Visibility::kPrivate ? "private" : "shared"; }
 
+const char* ManifestKindName(ManifestKind k) { return k == ManifestKind::kPlugin ? "plugin" : "model"; }
+
+std::optional<ManifestKind> ParseManifestKind(std::string_view s) {
+  if (s == "model") return ManifestKind::kModel;
+  if (s == "plugin") return ManifestKind::kPlugin;
+  return std::nullopt;
+}
+
 std::optional<Visibility> ParseVisibility(std::string_view s) {
   if (s == "shared") return Visibility::kShared;
   if (s == "private") return Visibility::kPrivate;
@@ -63,6 +71,14 @@ std::string ConfigToJson(const ModelConfig& c) {
   o.Set("eos_token_id", JsonValue::Int(c.eos_token_id));
   o.Set("tie_word_embeddings", JsonValue::Bool(c.tie_word_embeddings));
   o.Set("dtype", JsonValue::String(DTypeName(c.dtype)));
+  // Written only for submodels, so a full model's config string (compared on re-import) is unchanged.
+  if (c.HasRemovals()) {
+    for (const auto& [key, lists] : {std::pair{"att_removed", &c.att_removed}, std::pair{"mlp_removed", &c.mlp_removed}}) {
+      JsonValue a = JsonValue::MakeArray();
+      for (const auto& l : *lists) a.Append(IntArray(l));
+      o.Set(key, std::move(a));
+    }
+  }
   return DumpJson(o);
 }
 
@@ -120,6 +136,20 @@ Result<ModelConfig> ConfigFromJson(std::string_view json, const std::string& wha
   c.layer_norm_eps = static_cast<float>(eps->as_double());
   c.tie_word_embeddings = tie->as_bool();
   c.dtype = *dtype;
+  for (const auto& [key, lists] : {std::pair{"att_removed", &c.att_removed}, std::pair{"mlp_removed", &c.mlp_removed}}) {
+    const JsonValue* v = o.Find(key);
+    if (v == nullptr) continue;
+    if (!v->is_array() || static_cast<int64_t>(v->as_array().size()) != c.n_layer)
+      return Corrupt(what + ": stored config '" + key + "' is not a per-layer array");
+    for (const JsonValue& layer : v->as_array()) {
+      std::vector<int64_t>& ids = lists->emplace_back();
+      if (!layer.is_array()) return Corrupt(what + ": stored config '" + key + "' holds a non-array");
+      for (const JsonValue& x : layer.as_array()) {
+        if (!x.as_int64()) return Corrupt(what + ": stored config '" + key + "' holds a non-integer");
+        ids.push_back(*x.as_int64());
+      }
+    }
+  }
   return c;
 }
 
@@ -207,7 +237,8 @@ Result<std::optional<BrickRecord>> LatestBrick(const sqlite::Db& db, const std::
 
 Result<ManifestRecord> ReadManifestById(const sqlite::Db& db, int64_t id) {
   BRICK_ASSIGN_OR_RETURN(sqlite::Stmt st,
-                         db.Prepare("SELECT name, version, config, created_at, source FROM manifests WHERE id = ?"));
+                         db.Prepare("SELECT name, version, config, created_at, source, kind, base FROM manifests "
+                                    "WHERE id = ?"));
   st.Bind(1, id);
   BRICK_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound("manifest id " + std::to_string(id) + " not found in registry " + db.path());
@@ -218,14 +249,19 @@ Result<ManifestRecord> ReadManifestById(const sqlite::Db& db, int64_t id) {
   BRICK_ASSIGN_OR_RETURN(m.config, ConfigFromJson(st.Text(2), "model " + m.Ref()));
   m.created_at = st.Text(3);
   m.source = st.Text(4);
+  const auto kind = ParseManifestKind(st.Text(5));
+  if (!kind) return Corrupt("model " + m.Ref() + ": unknown manifest kind '" + st.Text(5) + "'");
+  m.kind = *kind;
+  m.base = st.Text(6);
 
-  BRICK_ASSIGN_OR_RETURN(sqlite::Stmt bricks,
-                         db.Prepare("SELECT brick_id FROM manifest_bricks WHERE manifest_id = ? ORDER BY ord"));
+  BRICK_ASSIGN_OR_RETURN(sqlite::Stmt bricks, db.Prepare("SELECT brick_id, scale FROM manifest_bricks "
+                                                         "WHERE manifest_id = ? ORDER BY ord"));
   bricks.Bind(1, id);
   for (;;) {
     BRICK_ASSIGN_OR_RETURN(bool more, bricks.Step());
     if (!more) break;
     m.brick_ids.push_back(bricks.Int64(0));
+    if (!bricks.IsNull(1)) m.plugin_scales[bricks.Int64(0)] = bricks.Double(1);
   }
   BRICK_ASSIGN_OR_RETURN(sqlite::Stmt tags, db.Prepare("SELECT tag FROM tags WHERE manifest_id = ? ORDER BY tag"));
   tags.Bind(1, id);

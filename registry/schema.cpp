@@ -114,6 +114,14 @@ CREATE TABLE blob_checksums (
 );
 )sql",
      BackfillBlobChecksums},
+    // Submodels and plugins (issue #4): a manifest is a runnable model or a plugin (a set of lora bricks
+    // made for `base`); a submodel names the manifest it was composed from in `base`; a lora brick in a
+    // submodel's list carries the scale it is applied with (NULL for every other brick).
+    {3, R"sql(
+ALTER TABLE manifests ADD COLUMN kind TEXT NOT NULL DEFAULT 'model' CHECK (kind IN ('model', 'plugin'));
+ALTER TABLE manifests ADD COLUMN base TEXT NOT NULL DEFAULT '';
+ALTER TABLE manifest_bricks ADD COLUMN scale REAL;
+)sql"},
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,

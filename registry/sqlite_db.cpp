@@ -114,6 +114,12 @@ Stmt& Stmt::operator=(Stmt&& o) noexcept {
 
 Stmt::~Stmt() { sqlite3_finalize(s_); }
 
+Stmt& Stmt::BindDouble(int i, double v) {
+  const int rc = sqlite3_bind_double(s_, i, v);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
 Stmt& Stmt::Bind(int i, int64_t v) {
   const int rc = sqlite3_bind_int64(s_, i, v);
   if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
@@ -160,6 +166,8 @@ void Stmt::Reset() {
 }
 
 int64_t Stmt::Int64(int col) const { return sqlite3_column_int64(s_, col); }
+
+double Stmt::Double(int col) const { return sqlite3_column_double(s_, col); }
 
 std::string Stmt::Text(int col) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));

@@ -67,6 +67,7 @@ class Stmt {
   Stmt& Bind(int i, int64_t v);
   Stmt& Bind(int i, std::string_view v);
   Stmt& Bind(int i, const char* v) { return Bind(i, std::string_view(v)); }
+  Stmt& BindDouble(int i, double v);  // named apart: an int argument would make Bind overloads ambiguous
   Stmt& BindNull(int i);
   Stmt& BindZeroBlob(int i, int64_t bytes);
 
@@ -78,6 +79,7 @@ class Stmt {
   void Reset();
 
   int64_t Int64(int col) const;
+  double Double(int col) const;
   std::string Text(int col) const;
   bool IsNull(int col) const;
 

@@ -23,7 +23,7 @@ TEST(RegistryOpen, MemoryRegistryStartsEmptyAtTheCurrentSchema) {
   auto reg = OpenOrDie(":memory:");
   ASSERT_NE(reg, nullptr);
   EXPECT_EQ(reg->path(), ":memory:");
-  EXPECT_EQ(reg->schema_version(), 2);
+  EXPECT_EQ(reg->schema_version(), 3);
   auto models = reg->ListModels();
   ASSERT_TRUE(models.ok()) << models.status().ToString();
   EXPECT_TRUE(models->empty());
@@ -47,14 +47,14 @@ TEST_F(RegistryOpenTest, CreatesFileWithLargePagesAndWalThenReopens) {
     RawDb raw(path);
     EXPECT_EQ(raw.Int("PRAGMA page_size"), 65536);
     EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
-    EXPECT_EQ(raw.Int("PRAGMA user_version"), 2);
+    EXPECT_EQ(raw.Int("PRAGMA user_version"), 3);
     EXPECT_EQ(raw.Text("SELECT value FROM schema_info WHERE key = 'application'"), "brickrt");
   }
   OpenOptions no_create;
   no_create.create = false;
   auto reg = OpenOrDie(path, no_create);
   ASSERT_NE(reg, nullptr);
-  EXPECT_EQ(reg->schema_version(), 2);
+  EXPECT_EQ(reg->schema_version(), 3);
   auto m = reg->ResolveModel("m");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->brick_ids.size(), bricks.size());
@@ -70,6 +70,8 @@ TEST_F(RegistryOpenTest, ReadOnlyOpenReadsButRefusesWrites) {
   ASSERT_NE(reg, nullptr);
   auto m = reg->ResolveModel("m");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->kind, ManifestKind::kModel);
+  EXPECT_EQ(m->base, "");
   auto loaded = reg->LoadBricks(*m);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   auto st = reg->Import("other", cfg, bricks, Visibility::kShared, "test");
@@ -96,12 +98,13 @@ TEST_F(RegistryOpenTest, SchemaNewerThanTheCodeIsUnsupported) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(r.status().message(),
-            "registry " + path + " has schema version 7, this brick understands up to 2; upgrade brick");
+            "registry " + path + " has schema version 7, this brick understands up to 3; upgrade brick");
 }
 
-// Schema v1 had no blob_checksums table. A v1 file (made here by undoing migration 2 on a fresh one)
-// is refused read-only, then migrated in place by a writable open: every stored payload gets its
-// CRC-32C, and the model loads with the checksums checked.
+// Schema v1 had no blob_checksums table (v2) and no manifest kind, base or plugin scales (v3). A v1
+// file (made here by undoing migrations 3 and 2 on a fresh one) is refused read-only, then migrated in
+// place by a writable open: every stored payload gets its CRC-32C, the manifest becomes a model, and
+// the model loads with the checksums checked.
 TEST_F(RegistryOpenTest, Version1RegistryMigratesInPlaceWithChecksumsOfStoredBlobs) {
   const std::string path = Path("v1.db");
   auto [cfg, bricks] = testing::SmallModel();
@@ -110,7 +113,9 @@ TEST_F(RegistryOpenTest, Version1RegistryMigratesInPlaceWithChecksumsOfStoredBlo
   {
     RawDb raw(path);
     n_blobs = raw.Int("SELECT count(*) FROM blobs");
-    raw.Exec("DROP TABLE blob_checksums; PRAGMA user_version = 1");
+    raw.Exec(
+        "ALTER TABLE manifest_bricks DROP COLUMN scale; ALTER TABLE manifests DROP COLUMN base; "
+        "ALTER TABLE manifests DROP COLUMN kind; DROP TABLE blob_checksums; PRAGMA user_version = 1");
   }
   ASSERT_GT(n_blobs, 0);
   OpenOptions ro;
@@ -121,14 +126,16 @@ TEST_F(RegistryOpenTest, Version1RegistryMigratesInPlaceWithChecksumsOfStoredBlo
 
   auto reg = OpenOrDie(path);
   ASSERT_NE(reg, nullptr);
-  EXPECT_EQ(reg->schema_version(), 2);
+  EXPECT_EQ(reg->schema_version(), 3);
   {
     RawDb raw(path);
-    EXPECT_EQ(raw.Int("PRAGMA user_version"), 2);
+    EXPECT_EQ(raw.Int("PRAGMA user_version"), 3);
     EXPECT_EQ(raw.Int("SELECT count(*) FROM blob_checksums c JOIN blobs b ON b.id = c.blob_id"), n_blobs);
   }
   auto m = reg->ResolveModel("m");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->kind, ManifestKind::kModel);
+  EXPECT_EQ(m->base, "");
   auto loaded = reg->LoadBricks(*m);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   testing::ExpectSameBricks(bricks, *loaded);
