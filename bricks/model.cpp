@@ -21,6 +21,10 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::v
   if (static_cast<int64_t>(cfg.n_att_experts.size()) != cfg.n_layer ||
       static_cast<int64_t>(cfg.n_mlp_experts.size()) != cfg.n_layer)
     return InvalidArgument("model config: per-layer expert counts must have n_layer entries");
+  for (const auto* removed : {&cfg.att_removed, &cfg.mlp_removed}) {
+    if (!removed->empty() && static_cast<int64_t>(removed->size()) != cfg.n_layer)
+      return InvalidArgument("model config: removed-expert lists must be empty or have n_layer entries");
+  }
 
   std::map<Key, BrickData*> by_key;
   for (BrickData& b : bricks) {
@@ -53,19 +57,22 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::v
   for (int l = 0; l < cfg.n_layer; ++l) {
     Layer layer;
     const int64_t ea = cfg.n_att_experts[l], em = cfg.n_mlp_experts[l];
-    if (cfg.k_att < 1 || cfg.k_att > ea || cfg.k_mlp < 1 || cfg.k_mlp > em) {
+    layer.attn_ids = cfg.KeptExpertIds(/*attention=*/true, l);
+    layer.mlp_ids = cfg.KeptExpertIds(/*attention=*/false, l);
+    const auto ka = static_cast<int64_t>(layer.attn_ids.size()), km = static_cast<int64_t>(layer.mlp_ids.size());
+    if (cfg.k_att < 1 || cfg.k_att > ka || cfg.k_mlp < 1 || cfg.k_mlp > km) {
       return InvalidArgument("layer " + std::to_string(l) + ": top-k (k_att " + std::to_string(cfg.k_att) + ", k_mlp " +
-                             std::to_string(cfg.k_mlp) + ") must be between 1 and the layer's expert count (" +
-                             std::to_string(ea) + " attention, " + std::to_string(em) + " MLP)");
+                             std::to_string(cfg.k_mlp) + ") must be between 1 and the layer's kept expert count (" +
+                             std::to_string(ka) + " attention, " + std::to_string(km) + " MLP)");
     }
     BRICK_ASSIGN_OR_RETURN(BrickData* ln1, find(BrickKind::kNorm, l, kNormAttn));
     BRICK_ASSIGN_OR_RETURN(layer.ln1, Norm::FromData(*ln1, cfg.n_embd, eps));
     release(ln1);
     BRICK_ASSIGN_OR_RETURN(BrickData* ar, find(BrickKind::kAttnRouter, l, -1));
-    BRICK_ASSIGN_OR_RETURN(layer.attn_router, Router::FromData(*ar, cfg.n_embd, cfg.gating_size, ea));
+    BRICK_ASSIGN_OR_RETURN(layer.attn_router, Router::FromData(*ar, cfg.n_embd, cfg.gating_size, ea, layer.attn_ids));
     release(ar);
-    for (int e = 0; e < ea; ++e) {
-      BRICK_ASSIGN_OR_RETURN(BrickData* b, find(BrickKind::kAttnExpert, l, e));
+    for (int64_t e : layer.attn_ids) {
+      BRICK_ASSIGN_OR_RETURN(BrickData* b, find(BrickKind::kAttnExpert, l, static_cast<int>(e)));
       BRICK_ASSIGN_OR_RETURN(auto expert, AttentionExpert::FromData(*b, cfg));
       layer.attn.push_back(std::move(expert));
       release(b);
@@ -74,10 +81,10 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::v
     BRICK_ASSIGN_OR_RETURN(layer.ln2, Norm::FromData(*ln2, cfg.n_embd, eps));
     release(ln2);
     BRICK_ASSIGN_OR_RETURN(BrickData* mr, find(BrickKind::kMlpRouter, l, -1));
-    BRICK_ASSIGN_OR_RETURN(layer.mlp_router, Router::FromData(*mr, cfg.n_embd, cfg.gating_size, em));
+    BRICK_ASSIGN_OR_RETURN(layer.mlp_router, Router::FromData(*mr, cfg.n_embd, cfg.gating_size, em, layer.mlp_ids));
     release(mr);
-    for (int e = 0; e < em; ++e) {
-      BRICK_ASSIGN_OR_RETURN(BrickData* b, find(BrickKind::kMlpExpert, l, e));
+    for (int64_t e : layer.mlp_ids) {
+      BRICK_ASSIGN_OR_RETURN(BrickData* b, find(BrickKind::kMlpExpert, l, static_cast<int>(e)));
       BRICK_ASSIGN_OR_RETURN(auto expert, MlpExpert::FromData(*b, cfg));
       layer.mlp.push_back(std::move(expert));
       release(b);
@@ -109,7 +116,7 @@ int64_t Model::ActiveWeightBytesPerToken() const {
   const int64_t D = cfg_.n_embd, A = cfg_.att_hidden, F = cfg_.ffd_hidden, G = cfg_.gating_size;
   int64_t bytes = D * es + D * cfg_.vocab_size * es + 2 * D * 4;  // embedding row, lm_head, ln_f
   for (int64_t l = 0; l < cfg_.n_layer; ++l) {
-    const int64_t ea = cfg_.n_att_experts[l], em = cfg_.n_mlp_experts[l];
+    const int64_t ea = cfg_.KeptExperts(true, l), em = cfg_.KeptExperts(false, l);
     bytes += 4 * D * 4;                                         // two norms (F32)
     bytes += (D * G + G * ea + D * G + G * em) * es + 2 * G * 4;  // routers
     bytes += cfg_.k_att * 2 * D * A * es + cfg_.k_mlp * 2 * D * F * es;
@@ -122,7 +129,7 @@ int64_t Model::TotalWeightBytes() const {
   const int64_t D = cfg_.n_embd, A = cfg_.att_hidden, F = cfg_.ffd_hidden, G = cfg_.gating_size;
   int64_t bytes = 2 * cfg_.vocab_size * D * es + 2 * D * 4;
   for (int64_t l = 0; l < cfg_.n_layer; ++l) {
-    const int64_t ea = cfg_.n_att_experts[l], em = cfg_.n_mlp_experts[l];
+    const int64_t ea = cfg_.KeptExperts(true, l), em = cfg_.KeptExperts(false, l);
     bytes += 4 * D * 4 + (2 * D * G + G * (ea + em)) * es + 2 * G * 4;
     bytes += ea * 2 * D * A * es + em * 2 * D * F * es;
   }

@@ -16,19 +16,24 @@
 
 namespace brickrt {
 
+// Experts are held compactly in ascending original-id order: slot i of `attn` is the router's output
+// i and the brick with index attn_ids[i] (ids skip the experts a submodel removed).
 struct Layer {
   Norm ln1;
   Router attn_router;
-  std::vector<std::shared_ptr<const AttentionExpert>> attn;  // [E_a of this layer]
+  std::vector<std::shared_ptr<const AttentionExpert>> attn;  // [kept E_a of this layer]
+  std::vector<int64_t> attn_ids;
   Norm ln2;
   Router mlp_router;
-  std::vector<std::shared_ptr<const MlpExpert>> mlp;  // [E_m of this layer]
+  std::vector<std::shared_ptr<const MlpExpert>> mlp;  // [kept E_m of this layer]
+  std::vector<int64_t> mlp_ids;
 };
 
 class Model {
  public:
   // Validates that every brick the config calls for is present exactly once with the right shapes
-  // (per-layer expert counts from cfg.n_att_experts / n_mlp_experts) and builds the model. Errors
+  // (per-layer expert counts from cfg.n_att_experts / n_mlp_experts, less cfg's removed experts, whose
+  // bricks must be absent) and builds the model. Errors
   // name the missing or malformed brick. Takes the bricks by value and drops each one's tensors as
   // soon as it is built, so a caller that moves them in peaks at one copy of the weights plus one
   // brick, not two copies.
