@@ -48,6 +48,7 @@ void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, co
   g.Build(ws.ids.data(), gates, n, k, layer.attn_router.n_experts());
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(cfg.head_dim()));
+  float* lora = layer.lora_rank > 0 ? ws.LoraScratch(layer.lora_rank) : nullptr;
   float* xin = ws.pair_in.mutable_data_as<float>();
   float* q = ws.pair_mid.mutable_data_as<float>();
   float* o = ws.pair_mid2.mutable_data_as<float>();
@@ -59,6 +60,7 @@ void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, co
     const AttentionExpert& expert = *layer.attn[static_cast<size_t>(e)];
     GatherRows(g, e, x, D, xin);
     kernels::MatmulPacked(xin, c, expert.wq(), q, pool);
+    AddLoras(expert.wq_lora(), xin, c, q, lora, pool);  // an empty loop without loras
     // Attention per sequence: the pairs of one expert are in row order, so each sequence's rows
     // form one run.
     const int32_t* pair_rows = g.rows.data() + g.offsets[e];
@@ -79,6 +81,7 @@ void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, co
       begin = end;
     }
     kernels::MatmulPacked(o, c, expert.wo(), y, pool);
+    AddLoras(expert.wo_lora(), o, c, y, lora, pool);
     ScatterAddGated(g, e, y, D, h);
   }
 }
@@ -94,6 +97,7 @@ void RunMlpBlock(const Layer& layer, const ModelConfig& cfg, int64_t n, Workspac
   ExpertGroups& g = ws.groups;
   g.Build(ws.ids.data(), gates, n, k, layer.mlp_router.n_experts());
 
+  float* lora = layer.lora_rank > 0 ? ws.LoraScratch(layer.lora_rank) : nullptr;
   float* xin = ws.pair_in.mutable_data_as<float>();
   float* mid = ws.pair_mid.mutable_data_as<float>();
   float* y = ws.pair_out.mutable_data_as<float>();
@@ -101,7 +105,7 @@ void RunMlpBlock(const Layer& layer, const ModelConfig& cfg, int64_t n, Workspac
     const int64_t c = g.count(e);
     if (c == 0) continue;
     GatherRows(g, e, x, D, xin);
-    layer.mlp[static_cast<size_t>(e)]->Forward(xin, c, y, mid, pool);
+    layer.mlp[static_cast<size_t>(e)]->Forward(xin, c, y, mid, lora, pool);
     ScatterAddGated(g, e, y, D, h);
   }
 }

@@ -1,6 +1,8 @@
-// Model assembly: index the bricks by (kind, layer, index), check completeness, build each brick.
+// Model assembly: index the bricks by (kind, layer, index), check completeness, build each brick,
+// then attach the loras to the projections they target.
 #include "bricks/model.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <tuple>
@@ -13,7 +15,8 @@ Key KeyOf(BrickKind kind, int layer, int index) { return {static_cast<int>(kind)
 
 }  // namespace
 
-Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::vector<BrickData> bricks) {
+Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::vector<BrickData> bricks,
+                                                  std::vector<LoraAttachment> loras) {
   if (cfg.n_layer <= 0 || cfg.n_embd <= 0 || cfg.vocab_size <= 0)
     return InvalidArgument("model config: n_layer, n_embd and vocab_size must be positive");
   if (cfg.n_head != 1 || cfg.att_hidden != cfg.n_embd)
@@ -28,6 +31,8 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::v
 
   std::map<Key, BrickData*> by_key;
   for (BrickData& b : bricks) {
+    if (b.kind == BrickKind::kLora)
+      return InvalidArgument("brick " + b.Name() + " is a lora plugin: pass it in Build's loras, not as a model brick");
     if (!by_key.emplace(KeyOf(b.kind, b.layer, b.index), &b).second)
       return InvalidArgument("brick " + b.Name() + " appears twice");
   }
@@ -108,7 +113,43 @@ Result<std::shared_ptr<const Model>> Model::Build(const ModelConfig& cfg, std::v
     }
   }
   bricks.clear();
+  for (LoraAttachment& lora : loras) {
+    BRICK_RETURN_IF_ERROR(m->AttachLora(lora));
+    lora.brick.tensors.clear();  // packed now
+  }
   return std::shared_ptr<const Model>(std::move(m));
+}
+
+Status Model::AttachLora(const LoraAttachment& lora) {
+  BRICK_ASSIGN_OR_RETURN(const LoraTarget t, LoraTargetOf(lora.brick));
+  ++lora_count_;
+  if (t.kind == BrickKind::kLmHead) {
+    BRICK_ASSIGN_OR_RETURN(lm_head_, lm_head_.WithLora(lora.brick, lora.scale));
+    return Status::Ok();
+  }
+  const std::string where = "lora " + lora.brick.target + ": ";
+  if (t.layer >= cfg_.n_layer)
+    return NotFound(where + "the model has no layer " + std::to_string(t.layer) + " (it has " +
+                    std::to_string(cfg_.n_layer) + ")");
+  Layer& layer = layers_[static_cast<size_t>(t.layer)];
+  const bool attn = t.kind == BrickKind::kAttnExpert;
+  const std::vector<int64_t>& ids = attn ? layer.attn_ids : layer.mlp_ids;
+  const auto it = std::find(ids.begin(), ids.end(), t.index);
+  if (it == ids.end()) {
+    return NotFound(where + "expert " + std::to_string(t.index) + " is not in layer " + std::to_string(t.layer) +
+                    " of this model (the layer has " +
+                    std::to_string(attn ? cfg_.n_att_experts[t.layer] : cfg_.n_mlp_experts[t.layer]) + " experts, " +
+                    std::to_string(ids.size()) + " kept)");
+  }
+  const auto slot = static_cast<size_t>(it - ids.begin());
+  if (attn) {
+    BRICK_ASSIGN_OR_RETURN(layer.attn[slot], layer.attn[slot]->WithLora(t.tensor, lora.brick, lora.scale));
+    layer.lora_rank = std::max(layer.lora_rank, layer.attn[slot]->lora_rank());
+  } else {
+    BRICK_ASSIGN_OR_RETURN(layer.mlp[slot], layer.mlp[slot]->WithLora(t.tensor, lora.brick, lora.scale));
+    layer.lora_rank = std::max(layer.lora_rank, layer.mlp[slot]->lora_rank());
+  }
+  return Status::Ok();
 }
 
 int64_t Model::ActiveWeightBytesPerToken() const {
@@ -121,7 +162,14 @@ int64_t Model::ActiveWeightBytesPerToken() const {
     bytes += (D * G + G * ea + D * G + G * em) * es + 2 * G * 4;  // routers
     bytes += cfg_.k_att * 2 * D * A * es + cfg_.k_mlp * 2 * D * F * es;
   }
-  return bytes;
+  for (const Layer& layer : layers_) {
+    int64_t attn = 0, mlp = 0;
+    for (const auto& e : layer.attn) attn += e->lora_bytes();
+    for (const auto& e : layer.mlp) mlp += e->lora_bytes();
+    bytes += attn * cfg_.k_att / static_cast<int64_t>(layer.attn.size()) +
+             mlp * cfg_.k_mlp / static_cast<int64_t>(layer.mlp.size());
+  }
+  return bytes + LoraBytes(lm_head_.lora());
 }
 
 int64_t Model::TotalWeightBytes() const {
@@ -133,7 +181,11 @@ int64_t Model::TotalWeightBytes() const {
     bytes += 4 * D * 4 + (2 * D * G + G * (ea + em)) * es + 2 * G * 4;
     bytes += ea * 2 * D * A * es + em * 2 * D * F * es;
   }
-  return bytes;
+  for (const Layer& layer : layers_) {
+    for (const auto& e : layer.attn) bytes += e->lora_bytes();
+    for (const auto& e : layer.mlp) bytes += e->lora_bytes();
+  }
+  return bytes + LoraBytes(lm_head_.lora());
 }
 
 }  // namespace brickrt

@@ -30,4 +30,9 @@ Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int
   groups.Reserve(pairs, e_max);
 }
 
+float* Workspace::LoraScratch(int64_t rank) {
+  if (lora.empty() || lora.dim(1) < rank) lora = Tensor(DType::kF32, {max_rows, rank});
+  return lora.mutable_data_as<float>();
+}
+
 }  // namespace brickrt

@@ -27,6 +27,13 @@ struct Workspace {
   std::vector<int64_t> positions;  // [R] absolute position of each gathered row
   Tensor attn_scratch;  // F32 [StickBreakWorkspaceFloats(max_keys, threads)]
   ExpertGroups groups;
+  Tensor lora;          // F32 [R, r]  LoRA rows x·Aᵀ (bricks/lora.h); empty until LoraScratch asks
+
+  // lora with at least `rank` columns for max_rows rows. Grows (allocates) only when a layer's largest
+  // LoRA rank exceeds what it holds; the blocks ask for the layer's largest rank whether or not those
+  // experts are routed to, so every growth happens in a session's first step and decode does not
+  // allocate. (The workspace is sized from the config, which does not know the attachments.)
+  float* LoraScratch(int64_t rank);
 };
 
 }  // namespace brickrt

@@ -1,6 +1,7 @@
 // Decode steps do not allocate: a counting global operator new (this test is its own binary so the
 // override affects nothing else) sees zero allocations across Session::Forward decode calls, with
-// and without a thread pool, once the session exists.
+// and without a thread pool, once the session exists; also with LoRA plugins attached (their scratch
+// grows in the first step, then is reused).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 
 #include "bricks/sampler.h"
 #include "bricks/session.h"
+#include "lora_util.h"
 #include "registry/test_model.h"
 
 namespace {
@@ -27,7 +29,7 @@ void operator delete(void* p, size_t) noexcept { std::free(p); }
 namespace brickrt {
 namespace {
 
-class NoAllocTest : public ::testing::TestWithParam<int> {};
+class NoAllocTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(NoAllocTest, DecodeStepsDoNotAllocate) {
   TestModelOptions o;
@@ -40,9 +42,15 @@ TEST_P(NoAllocTest, DecodeStepsDoNotAllocate) {
   o.mlp_experts = 8;
   auto made = MakeRandomModel(o);
   ASSERT_TRUE(made.ok());
-  auto model = Model::Build(made->first, made->second);
-  ASSERT_TRUE(model.ok());
-  const int threads = GetParam();
+  const auto [threads, with_lora] = GetParam();
+  std::vector<LoraAttachment> loras;
+  if (with_lora) {
+    loras = {{testing::MakeLora("L0.attn.E1.wq", 8, 64, 64, DType::kBF16, 16, 1), 1.0},
+             {testing::MakeLora("L1.mlp.E3.w2", 4, 96, 64, DType::kBF16, 8, 2), 1.0},
+             {testing::MakeLora("lm_head.weight", 16, 64, 300, DType::kF32, 16, 3), 1.0}};
+  }
+  auto model = Model::Build(made->first, made->second, loras);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
   std::unique_ptr<ThreadPool> pool = threads > 0 ? std::make_unique<ThreadPool>(threads) : nullptr;
   Session s(*model, SessionOptions{2, 64, 64}, pool.get());
   const int a = *s.AddSequence(), b = *s.AddSequence();
@@ -71,7 +79,8 @@ TEST_P(NoAllocTest, DecodeStepsDoNotAllocate) {
   EXPECT_EQ(s.Length(a), 5 + 21);
 }
 
-INSTANTIATE_TEST_SUITE_P(Threads, NoAllocTest, ::testing::Values(0, 1, 2));
+INSTANTIATE_TEST_SUITE_P(ThreadsAndLoras, NoAllocTest,
+                         ::testing::Combine(::testing::Values(0, 1, 2), ::testing::Bool()));
 
 }  // namespace
 }  // namespace brickrt

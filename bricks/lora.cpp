@@ -1,0 +1,260 @@
+// LoRA deltas: target parsing, validation, the on-the-fly delta (two thin products) and the merge.
+#include "bricks/lora.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+
+namespace brickrt {
+namespace {
+
+// Below this many bytes of B a parallel loop costs more than it saves (a wake-up is ~1-2 µs).
+constexpr int64_t kMinParallelBytes = 256 * 1024;
+
+// Reads a non-negative decimal index (at most 6 digits, no leading zero) at the front of s and drops it.
+bool TakeIndex(std::string_view& s, int* out) {
+  size_t n = 0;
+  while (n < s.size() && n < 7 && s[n] >= '0' && s[n] <= '9') ++n;
+  if (n == 0 || n > 6 || (n > 1 && s[0] == '0')) return false;  // canonical form only: names must match
+  std::from_chars(s.data(), s.data() + n, *out);
+  s.remove_prefix(n);
+  return true;
+}
+
+bool TakePrefix(std::string_view& s, std::string_view prefix) {
+  if (!s.starts_with(prefix)) return false;
+  s.remove_prefix(prefix.size());
+  return true;
+}
+
+// The lora's rank after checking a [r, in], b [out, r], alpha [1] finite and scale finite.
+Result<int64_t> CheckLoraShapes(const BrickData& lora, int64_t in, int64_t out, double scale) {
+  const std::string name = "lora " + lora.Name();
+  const Tensor* a = lora.Find("a");
+  const Tensor* b = lora.Find("b");
+  const Tensor* alpha = lora.Find("alpha");
+  for (const auto& [t, n] : {std::pair{a, "a"}, std::pair{b, "b"}, std::pair{alpha, "alpha"}}) {
+    if (t == nullptr) return NotFound(name + ": missing tensor '" + n + "'");
+  }
+  if (a->rank() != 2 || a->dim(0) < 1 || a->dim(1) != in) {
+    return InvalidArgument(name + ": tensor 'a' has shape " + ShapeToString(a->shape()) + ", expected [r, " +
+                           std::to_string(in) + "] with r >= 1 (the projection has " + std::to_string(in) +
+                           " input features)");
+  }
+  const int64_t r = a->dim(0);
+  if (b->shape() != Shape{out, r}) {
+    return InvalidArgument(name + ": tensor 'b' has shape " + ShapeToString(b->shape()) + ", expected " +
+                           ShapeToString({out, r}) + " ([out, r], r = " + std::to_string(r) + " from 'a')");
+  }
+  if (alpha->numel() != 1)
+    return InvalidArgument(name + ": tensor 'alpha' has shape " + ShapeToString(alpha->shape()) + ", expected [1]");
+  float value = 0;
+  ConvertToF32(alpha->data(), alpha->dtype(), 1, &value);
+  if (!std::isfinite(value)) return InvalidArgument(name + ": alpha is not finite");
+  if (!std::isfinite(scale)) return InvalidArgument(name + ": scale is not finite");
+  return r;
+}
+
+double AlphaOf(const BrickData& lora) {
+  float value = 0;
+  ConvertToF32(lora.Find("alpha")->data(), lora.Find("alpha")->dtype(), 1, &value);
+  return value;
+}
+
+std::vector<double> ToDouble(const Tensor& t) {
+  std::vector<float> f(static_cast<size_t>(t.numel()));
+  ConvertToF32(t.data(), t.dtype(), f.size(), f.data());
+  return {f.begin(), f.end()};
+}
+
+// Rounds v to float so that a second round-to-nearest to BF16/F16 gives the correctly rounded value
+// of v itself: round to odd (truncate, then set the last bit when inexact) keeps the sticky
+// information a double rounding would lose (float has >= 2 more bits than BF16 or F16).
+float RoundToOddF32(double v) {
+  float f = static_cast<float>(v);
+  if (static_cast<double>(f) == v || !std::isfinite(f)) return f;
+  if (std::fabs(static_cast<double>(f)) > std::fabs(v)) f = std::nextafter(f, 0.0f);  // truncate
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  bits |= 1u;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+void StoreRounded(const std::vector<double>& src, DType dt, void* dst) {
+  const size_t n = src.size();
+  if (dt == DType::kF32) {
+    float* d = static_cast<float*>(dst);
+    for (size_t i = 0; i < n; ++i) d[i] = static_cast<float>(src[i]);
+    return;
+  }
+  std::vector<float> odd(n);
+  for (size_t i = 0; i < n; ++i) odd[i] = RoundToOddF32(src[i]);
+  ConvertFromF32(odd.data(), n, dt, dst);
+}
+
+}  // namespace
+
+Result<LoraTarget> ParseLoraTarget(std::string_view target) {
+  auto bad = [&] {
+    return InvalidArgument("lora target '" + std::string(target) +
+                           "' is not a projection: expected L<layer>.attn.E<i>.wq|wo, L<layer>.mlp.E<i>.w1|w2 or "
+                           "lm_head.weight");
+  };
+  LoraTarget t;
+  if (target == "lm_head.weight") {
+    t.tensor = "weight";
+    return t;
+  }
+  std::string_view s = target;
+  if (!TakePrefix(s, "L") || !TakeIndex(s, &t.layer)) return bad();
+  if (TakePrefix(s, ".attn.E")) {
+    t.kind = BrickKind::kAttnExpert;
+  } else if (TakePrefix(s, ".mlp.E")) {
+    t.kind = BrickKind::kMlpExpert;
+  } else {
+    return bad();
+  }
+  if (!TakeIndex(s, &t.index) || !TakePrefix(s, ".")) return bad();
+  const bool attn = t.kind == BrickKind::kAttnExpert;
+  if (attn ? (s != "wq" && s != "wo") : (s != "w1" && s != "w2")) return bad();
+  t.tensor = std::string(s);
+  return t;
+}
+
+Result<LoraTarget> LoraTargetOf(const BrickData& lora) {
+  if (lora.kind != BrickKind::kLora) {
+    return InvalidArgument("brick " + lora.Name() + " (" + BrickKindName(lora.kind) +
+                           ") is not a lora and cannot be attached as one");
+  }
+  BRICK_ASSIGN_OR_RETURN(LoraTarget t, ParseLoraTarget(lora.target));
+  if (lora.layer != t.layer || lora.index != t.index) {
+    return InvalidArgument("lora " + lora.target + ": its layer/index fields (" + std::to_string(lora.layer) + ", " +
+                           std::to_string(lora.index) + ") disagree with its target (" + std::to_string(t.layer) +
+                           ", " + std::to_string(t.index) + ")");
+  }
+  return t;
+}
+
+Result<std::shared_ptr<const LoraDelta>> LoraDelta::FromData(const BrickData& lora, int64_t in, int64_t out,
+                                                             double scale) {
+  if (lora.kind != BrickKind::kLora)
+    return InvalidArgument("brick " + lora.Name() + " (" + BrickKindName(lora.kind) + ") is not a lora");
+  BRICK_ASSIGN_OR_RETURN(const int64_t r, CheckLoraShapes(lora, in, out, scale));
+  auto d = std::make_shared<LoraDelta>();
+  const Tensor& a = *lora.Find("a");
+  d->a_ = kernels::PackedMatrix::Pack(a.data(), a.dtype(), in, r, /*transposed=*/true);
+  // B is widened to F32 so AddTo can accumulate straight from its panels (MatmulPacked overwrites its
+  // output, and a temporary [M, out] would be as large as the logits for the lm head).
+  const Tensor b = lora.Find("b")->ConvertTo(DType::kF32);
+  d->b_ = kernels::PackedMatrix::Pack(b.data(), DType::kF32, r, out, /*transposed=*/true);
+  d->multiplier_ = static_cast<float>(scale * AlphaOf(lora) / static_cast<double>(r));
+  return std::shared_ptr<const LoraDelta>(std::move(d));
+}
+
+void LoraDelta::AddTo(const float* x, int64_t M, float* y, float* scratch, ThreadPool* pool) const {
+  const int64_t r = rank(), N = out();
+  kernels::MatmulPacked(x, M, a_, scratch, pool);  // scratch [M, r] = x·Aᵀ
+  for (int64_t i = 0; i < M * r; ++i) scratch[i] *= multiplier_;
+  const float* panels = static_cast<const float*>(b_.data());
+  // y[:, panels p0..p1) += scratch · Bᵀ: panel p holds Bᵀ[0:r, 64p : 64p+64] as r rows of 64 floats.
+  auto run = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* panel = panels + p * r * kernels::kPanelCols;
+      const int64_t n0 = p * kernels::kPanelCols, cols = std::min(kernels::kPanelCols, N - n0);
+      for (int64_t m = 0; m < M; ++m) {
+        float* yr = y + m * N + n0;
+        const float* t = scratch + m * r;
+        for (int64_t k = 0; k < r; ++k) {
+          const float c = t[k];
+          const float* w = panel + k * kernels::kPanelCols;
+          if (cols == kernels::kPanelCols) {
+            for (int64_t j = 0; j < kernels::kPanelCols; ++j) yr[j] += c * w[j];  // fixed trip count: vectorized
+          } else {
+            for (int64_t j = 0; j < cols; ++j) yr[j] += c * w[j];
+          }
+        }
+      }
+    }
+  };
+  const int64_t n_panels = b_.panels();
+  const int threads = pool != nullptr ? pool->size() : 1;
+  if (threads <= 1 || n_panels < 2 || static_cast<int64_t>(b_.bytes()) < kMinParallelBytes) {
+    run(0, n_panels);
+    return;
+  }
+  // Disjoint column ranges: no two tasks write the same element of y.
+  const int64_t tasks = std::min<int64_t>(threads, n_panels);
+  pool->ParallelFor(tasks, [&](int64_t task, int) { run(n_panels * task / tasks, n_panels * (task + 1) / tasks); });
+}
+
+int64_t MaxLoraRank(const LoraDeltas& deltas) {
+  int64_t r = 0;
+  for (const auto& d : deltas) r = std::max(r, d->rank());
+  return r;
+}
+
+int64_t LoraBytes(const LoraDeltas& deltas) {
+  int64_t n = 0;
+  for (const auto& d : deltas) n += d->bytes();
+  return n;
+}
+
+namespace {
+Status TiedHeadError(const BrickData& lora) {
+  return InvalidArgument("lora " + lora.target +
+                         ": the lm head is tied to the embedding, so merging would change the token embeddings too; "
+                         "attach this lora on the fly (merge: false) instead");
+}
+}  // namespace
+
+Status CheckMergeable(const BrickData& lora, const ModelConfig& cfg) {
+  BRICK_ASSIGN_OR_RETURN(const LoraTarget t, LoraTargetOf(lora));
+  if (t.kind == BrickKind::kLmHead && cfg.tie_word_embeddings) return TiedHeadError(lora);
+  return Status::Ok();
+}
+
+Result<BrickData> MergeLora(const BrickData& target, const BrickData& lora, double scale) {
+  BRICK_ASSIGN_OR_RETURN(const LoraTarget t, LoraTargetOf(lora));
+  if (t.kind == BrickKind::kLmHead && target.kind == BrickKind::kEmbedding) return TiedHeadError(lora);
+  const std::string projection = target.Name() + "." + t.tensor;
+  if (target.kind != t.kind || projection != lora.target) {
+    return InvalidArgument("lora " + lora.target + " cannot be merged into brick " + target.Name() + " (" +
+                           BrickKindName(target.kind) + "): it targets another brick");
+  }
+  const Tensor* w = target.Find(t.tensor);
+  if (w == nullptr || w->rank() != 2)
+    return InvalidArgument("brick " + target.Name() + ": no 2-D tensor '" + t.tensor + "' to merge lora into");
+  // Expert tensors are [in, out] (y = x·W); the lm head is nn.Linear [out, in] (y = x·Wᵀ).
+  const bool in_out = t.kind != BrickKind::kLmHead;
+  const int64_t in = in_out ? w->dim(0) : w->dim(1), out = in_out ? w->dim(1) : w->dim(0);
+  BRICK_ASSIGN_OR_RETURN(const int64_t r, CheckLoraShapes(lora, in, out, scale));
+  const std::vector<double> a = ToDouble(*lora.Find("a"));  // [r, in]
+  const std::vector<double> b = ToDouble(*lora.Find("b"));  // [out, r]
+  std::vector<double> merged = ToDouble(*w);
+  const double mult = scale * AlphaOf(lora) / static_cast<double>(r);
+  const auto I = static_cast<size_t>(in), O = static_cast<size_t>(out), R = static_cast<size_t>(r);
+  std::vector<double> row(I);  // ΔW[o, 0:in] = Σ_k B[o, k] · A[k, 0:in]
+  for (size_t o = 0; o < O; ++o) {
+    std::fill(row.begin(), row.end(), 0.0);
+    for (size_t k = 0; k < R; ++k) {
+      const double bk = b[o * R + k];
+      const double* ak = a.data() + k * I;
+      for (size_t i = 0; i < I; ++i) row[i] += bk * ak[i];
+    }
+    for (size_t i = 0; i < I; ++i) merged[in_out ? i * O + o : o * I + i] += mult * row[i];
+  }
+  Tensor result = Tensor::Uninitialized(w->dtype(), w->shape());
+  StoreRounded(merged, w->dtype(), result.mutable_data());
+  BrickData out_brick = target;  // tensors share storage; only the merged one is replaced
+  for (auto& [name, tensor] : out_brick.tensors) {
+    if (name == t.tensor) tensor = std::move(result);
+  }
+  return out_brick;
+}
+
+}  // namespace brickrt
