@@ -7,6 +7,8 @@
 (b) a hand-computed 1-layer, d = 2 model (closed-form logits)
 (c) permuting expert order (experts + router rows) leaves logits unchanged
 (d) log-space and literal product stick-breaking forms agree
+(e) LoRA on the fly equals the checkpoint tensors edited by hand (PEFT orientation, every target
+    kind), equals merge_loras(); a LoRA with B = 0 changes nothing; bad shapes / targets are refused
 plus: causality (prefix logits), bf16 encode/decode, safetensors round trip, sharded == single.
 """
 
@@ -197,6 +199,50 @@ def check_io():
     print("safetensors / bf16 / f16 / sharded loading: ok")
 
 
+def check_e_lora():
+    model, c, tensors = _random_model(seed=11)
+    toks = [4, 8, 15, 16, 23, 42, 199, 0]
+    base = ref.forward(model, toks)
+    rng = np.random.default_rng(12)
+    D, F, V = c["n_embd"], c["ffd_hidden"], c["vocab"]
+    # target, in, out, checkpoint tensor, expert index (None: lm_head, stored [out, in])
+    specs = [("L0.attn.E1.wq", D, D, "transformer.h.0.attn.q_proj.experts.weight", 1),
+             ("L1.attn.E2.wo", D, D, "transformer.h.1.attn.q_proj.output_experts.weight", 2),
+             ("L0.mlp.E3.w1", D, F, "transformer.h.0.mlpf.experts.weight", 3),
+             ("L1.mlp.E0.w2", F, D, "transformer.h.1.mlpf.output_experts.weight", 0),
+             ("lm_head.weight", D, V, "lm_head.weight", None)]
+    t = {n: a.copy() for n, a, _ in tensors}
+    fly = ref.Model(model.config, {n: a for n, a, _ in tensors})
+    for target, n_in, n_out, name, e in specs:
+        r, alpha, scale = 3, 6.0, 0.8
+        a = rng.standard_normal((r, n_in)) * 0.3
+        b = rng.standard_normal((n_out, r)) * 0.3
+        fly.add_lora(target, a, b, alpha, scale)
+        delta = scale * alpha / r * (b @ a)  # [out, in] (PEFT)
+        if e is None:
+            t[name] = t[name] + delta
+        else:
+            t[name][e] += delta.T                # experts are stored [in, out]
+    got = ref.forward(fly, toks)
+    assert np.max(np.abs(got - base)) > 1e-1, "(e) the LoRAs must change the logits"
+    err = _close(got, ref.forward(ref.Model(model.config, t), toks), 1e-10, "(e) LoRA vs edited checkpoint")
+    _close(got, ref.forward(ref.merge_loras(fly), toks), 1e-10, "(e) LoRA vs merge_loras")
+    zero = ref.Model(model.config, {n: a for n, a, _ in tensors})
+    zero.add_lora("L0.mlp.E3.w1", rng.standard_normal((2, D)), np.zeros((F, 2)), 4.0, 1.0)
+    _close(ref.forward(zero, toks), base, 0.0, "(e) B = 0 changes nothing")
+    for target, a, b in (("L0.mlp.E3.w1", np.zeros((2, D + 1)), np.zeros((F, 2))),
+                         ("L0.mlp.E3.w1", np.zeros((2, D)), np.zeros((F, 3))),
+                         ("L0.mlp.E3.w3", np.zeros((2, D)), np.zeros((F, 2))),
+                         ("L2.mlp.E0.w1", np.zeros((2, D)), np.zeros((F, 2))),
+                         ("L0.mlp.E9.w1", np.zeros((2, D)), np.zeros((F, 2)))):
+        try:
+            zero.add_lora(target, a, b, 1.0, 1.0)
+        except ValueError:
+            continue
+        raise AssertionError("(e) add_lora accepted %s a %s b %s" % (target, a.shape, b.shape))
+    print("(e) LoRA on the fly == edited checkpoint == merged: ok (max diff %.1e)" % err)
+
+
 def run_all():
     check_a_remainder()
     check_b_hand()
@@ -204,6 +250,7 @@ def run_all():
     check_d_forms_agree()
     check_causality()
     check_io()
+    check_e_lora()
     print("all reference self-checks passed")
 
 

@@ -8,6 +8,10 @@ routing near-tie (k-th vs (k+1)-th router probability closer than MIN_ROUTER_GAP
 greedy near-tie (top-1 vs top-2 logit closer than MIN_GREEDY_GAP) or an expert that is never
 selected on the golden tokens, the seed is incremented and the case regenerated.  The
 accepted seed and the measured gaps are written to <case>/meta.json.
+
+LoRA cases (LORA_CASES) reuse a base case's checkpoint and prompts and add random LoRA plugins on
+named projections (lora.json + lora.safetensors); their seed is bumped the same way, and also until
+every targeted expert is selected at least once on the golden tokens.
 """
 
 import argparse
@@ -37,6 +41,18 @@ CASES = [
     dict(name="ragged", seed=3000, dtype="F16", torch_dtype="float16", n_embd=64, ffd_hidden=96,
          gating_size=32, att_experts=[4, 3, 5], mlp_experts=[8, 6, 7], k_att=2, k_mlp=3, vocab=300,
          shards=2),
+]
+
+# name, base case, seed, and per LoRA: target, rank, dtype of a/b, alpha, scale.
+LORA_CASES = [
+    dict(name="lora", base="f32", seed=5000, loras=[
+        ("L0.attn.E1.wq", 4, "BF16", 8.0, 1.0),
+        ("L1.attn.E3.wo", 2, "F32", 4.0, 0.5),
+        ("L0.mlp.E5.w1", 8, "F16", 16.0, 1.0),
+        ("L1.mlp.E2.w2", 4, "F32", 8.0, 2.0),
+        ("L1.mlp.E6.w1", 3, "BF16", 3.0, -1.0),
+        ("lm_head.weight", 8, "F32", 16.0, 1.0),
+    ]),
 ]
 
 
@@ -226,6 +242,91 @@ def build_case(c, out):
     return meta
 
 
+def lora_tensors(model, c, rng):
+    """Random LoRA tensors for case c against model: [(name, array, dtype)], a ~ N(0, 1/in), b ~ N(0, 0.1^2)."""
+    out = []
+    for target, r, dt, alpha, _ in c["loras"]:
+        w, in_out = model._projection(target)
+        n_in, n_out = w.shape if in_out else w.shape[::-1]
+        out += [(target + ".a", rng.standard_normal((r, n_in)) * n_in ** -0.5, dt),
+                (target + ".b", rng.standard_normal((n_out, r)) * 0.1, dt),
+                (target + ".alpha", np.array([alpha]), "F32")]
+    return out
+
+
+def try_lora_case(c, seed, d, base_dir, prompts):
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    model = ref.Model.from_dir(base_dir)
+    rng = np.random.default_rng(seed)
+    ref.write_safetensors(os.path.join(d, "lora.safetensors"), lora_tensors(model, c, rng))
+    spec = {"base": c["base"], "loras": [{"target": t, "scale": s} for t, _, _, _, s in c["loras"]]}
+    with open(os.path.join(d, "lora.json"), "w") as f:
+        json.dump(spec, f, indent=2)
+        f.write("\n")
+    for target, a, b, alpha, scale in ref.load_lora_dir(d)[1]:  # the rounded values as written
+        model.add_lora(target, a, b, alpha, scale)
+
+    greedy_res, min_ggap = [], float("inf")
+    min_rgap, where, hit = float("inf"), None, set()
+    for pi, p in enumerate(prompts):
+        new, gaps = ref.greedy(model, p, N_GREEDY, return_gaps=True)
+        greedy_res.append({"prompt_index": pi, "n": N_GREEDY, "tokens": new})
+        min_ggap = min(min_ggap, min(gaps))
+        trace = []
+        ref.forward(model, p + new[:-1], trace=trace)
+        (g, w), _ = router_gaps(trace, model.k_att, model.k_mlp)
+        if g < min_rgap:
+            min_rgap, where = g, dict(w, prompt_index=pi)
+        for li, rec in enumerate(trace):
+            for kind in ("att", "mlp"):
+                for idx in rec[kind + "_idx"]:
+                    hit.update("L%d.%s.E%d." % (li, "attn" if kind == "att" else "mlp", e) for e in idx)
+    targets_hit = all(t == "lm_head.weight" or t.rsplit(".", 1)[0] + "." in hit for t, *_ in c["loras"])
+    ok = min_rgap >= MIN_ROUTER_GAP and min_ggap >= MIN_GREEDY_GAP and targets_hit
+    info = dict(min_router_gap=min_rgap, min_router_gap_at=where, min_greedy_logit_gap=min_ggap,
+                all_lora_targets_selected=targets_hit)
+    return ok, model, greedy_res, info
+
+
+def build_lora_case(c, out):
+    d = os.path.join(out, c["name"])
+    base_dir = os.path.join(out, c["base"])
+    with open(os.path.join(base_dir, "prompts.json")) as f:
+        prompts = json.load(f)["prompts"]
+    for attempt in range(200):
+        seed = c["seed"] + attempt
+        ok, model, greedy_res, info = try_lora_case(c, seed, d, base_dir, prompts)
+        print("case %-7s seed %d: router gap %.3e, greedy gap %.3e, lora targets selected %s -> %s"
+              % (c["name"], seed, info["min_router_gap"], info["min_greedy_logit_gap"],
+                 info["all_lora_targets_selected"], "ok" if ok else "retry"))
+        if ok:
+            break
+    else:
+        raise RuntimeError("no acceptable seed for case " + c["name"])
+    with open(os.path.join(d, "prompts.json"), "w") as f:
+        json.dump({"prompts": prompts}, f)
+        f.write("\n")
+    merged = ref.merge_loras(model)
+    base = ref.Model.from_dir(base_dir)
+    for pi, p in enumerate(prompts):
+        logits = ref.forward(model, p)
+        assert np.max(np.abs(logits - ref.forward(merged, p))) < 1e-9, "on-the-fly and merged LoRA disagree"
+        assert np.max(np.abs(logits - ref.forward(base, p))) > 1e-1, "the LoRAs do not change the logits"
+        np.save(os.path.join(d, "logits_%d.npy" % pi), logits.astype(np.float32))
+    with open(os.path.join(d, "greedy.json"), "w") as f:
+        json.dump({"n": N_GREEDY, "greedy": greedy_res}, f)
+        f.write("\n")
+    meta = dict(case=c["name"], base=c["base"], seed=seed,
+                loras=[dict(target=t, rank=r, dtype=dt, alpha=a, scale=s) for t, r, dt, a, s in c["loras"]],
+                **info)
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    return meta
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
@@ -241,6 +342,10 @@ def main():
         if args.case and c["name"] not in args.case:
             continue
         metas.append(build_case(c, args.out))
+    for c in LORA_CASES:  # after the base cases they read
+        if args.case and c["name"] not in args.case:
+            continue
+        metas.append(build_lora_case(c, args.out))
     for m in metas:
         print("%-7s seed %d  min router gap %.4e  min greedy logit gap %.4e"
               % (m["case"], m["seed"], m["min_router_gap"], m["min_greedy_logit_gap"]))

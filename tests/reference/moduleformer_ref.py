@@ -5,9 +5,14 @@ Written from /work/shared/spec/moduleformer.md only (sections 2, 3, 7); it is th
 C++ runtime is tested against.  Everything is computed in float64, token by token, with
 deliberately naive loops (no caching, no expert grouping, no fused stick-breaking scan).
 
+LoRA plugins (issue #4) are applied on the fly: a projection y = x.W gets + m * (x.A^T).B^T with
+A [r, in], B [out, r] (PEFT orientation, delta W[out, in] = alpha / r * B.A) and m = scale * alpha / r.
+merge_loras() folds them into the weights instead (no rounding); make_golden.py checks both agree.
+
 Usage (Debian python, needs only numpy):
   /usr/bin/python3 tests/reference/moduleformer_ref.py logits CKPT_DIR --tokens 1,2,3 --out logits.npy
   /usr/bin/python3 tests/reference/moduleformer_ref.py greedy CKPT_DIR --tokens 1,2,3 -n 12
+  ... [--lora LORA_DIR]   (LORA_DIR holds lora.json + lora.safetensors, see load_lora_dir)
 """
 
 import argparse
@@ -201,11 +206,75 @@ class Model:
             assert self.k_att <= L.E_att and self.k_mlp <= L.E_mlp
             self.layers.append(L)
 
+        self.loras = {}  # target -> [(A [r, in], B [out, r], multiplier)], see add_lora
+
+    def _projection(self, target):
+        """The weight a LoRA target names, and whether it is stored [in, out] (experts) or [out, in]."""
+        if target == "lm_head.weight":
+            return self.lm_head, False
+        parts = target.split(".")
+        if len(parts) != 4 or parts[0][:1] != "L" or parts[2][:1] != "E":
+            raise ValueError("bad lora target " + target)
+        li, e, t = int(parts[0][1:]), int(parts[2][1:]), parts[3]
+        if not 0 <= li < len(self.layers):
+            raise ValueError("lora target %s: no layer %d" % (target, li))
+        L = self.layers[li]
+        names = {"attn": ("wq", "wo"), "mlp": ("w1", "w2")}[parts[1]]
+        if t not in names:
+            raise ValueError("lora target %s: unknown projection" % target)
+        w = getattr(L, t)
+        if not 0 <= e < w.shape[0]:
+            raise ValueError("lora target %s: no expert %d" % (target, e))
+        return w[e], True
+
+    def add_lora(self, target, a, b, alpha, scale):
+        """Attach a LoRA on the fly; several on one target sum."""
+        w, in_out = self._projection(target)
+        n_in, n_out = w.shape if in_out else w.shape[::-1]
+        r = a.shape[0]
+        if a.shape != (r, n_in) or b.shape != (n_out, r) or r < 1:
+            raise ValueError("lora %s: a %s, b %s do not fit in=%d out=%d" % (target, a.shape, b.shape, n_in, n_out))
+        self.loras.setdefault(target, []).append((a, b, scale * float(alpha) / r))
+
+    def lora_term(self, target, x):
+        """Sum over the target's LoRAs of m * (x.A^T).B^T; 0 without any.  x [in] or [T, in]."""
+        out = 0.0
+        for a, b, m in self.loras.get(target, ()):
+            out = out + m * ((x @ a.T) @ b.T)
+        return out
+
     @staticmethod
     def from_dir(ckpt_dir):
         with open(os.path.join(ckpt_dir, "config.json")) as f:
             config = json.load(f)
         return Model(config, load_checkpoint_tensors(ckpt_dir))
+
+
+def load_lora_dir(lora_dir):
+    """Reads lora.json {"base": case, "loras": [{"target": T, "scale": s}, ...]} and lora.safetensors
+    with tensors "<T>.a" [r, in], "<T>.b" [out, r], "<T>.alpha" [1].  Returns (json, [(T, a, b, alpha, s)])."""
+    with open(os.path.join(lora_dir, "lora.json")) as f:
+        spec = json.load(f)
+    tensors = read_safetensors(os.path.join(lora_dir, "lora.safetensors"))
+    loras = []
+    for entry in spec["loras"]:
+        t = entry["target"]
+        loras.append((t, tensors[t + ".a"], tensors[t + ".b"], float(tensors[t + ".alpha"].reshape(-1)[0]),
+                      float(entry["scale"])))
+    return spec, loras
+
+
+def merge_loras(model):
+    """A copy of model with every LoRA folded into its weight in float64 (W + m * delta, W's orientation)."""
+    import copy
+    merged = copy.deepcopy(model)
+    for target, entries in model.loras.items():
+        w, in_out = merged._projection(target)  # a view into merged's arrays
+        for a, b, m in entries:
+            delta = m * (b @ a)                  # [out, in]
+            w += delta.T if in_out else delta
+    merged.loras = {}
+    return merged
 
 
 # --------------------------------------------------------------------------------------
@@ -324,13 +393,14 @@ def forward(model, tokens, sb="log", trace=None):
             rec["att_p"].append(p)
             rec["att_idx"].append(idx)
             for g, e in zip(gates, idx):
-                q = xa[i] @ L.wq[e]                          # [in,out], no transpose
+                name = "L%d.attn.E%d." % (li, e)
+                q = xa[i] @ L.wq[e] + model.lora_term(name + "wq", xa[i])  # [in,out], no transpose
                 logits = np.array([q @ xa[j] for j in range(i + 1)]) * inv_sqrt_d
                 a = sbf(logits)                              # remainder dropped
                 o = np.zeros(D)
                 for j in range(i + 1):
                     o += a[j] * xa[j]
-                y[i] += g * (o @ L.wo[e])
+                y[i] += g * (o @ L.wo[e] + model.lora_term(name + "wo", o))
         h = h + y
         # ---- mixture of MLP experts ----
         xm = layer_norm(h, L.ln2_w, L.ln2_b, model.eps)
@@ -340,12 +410,14 @@ def forward(model, tokens, sb="log", trace=None):
             rec["mlp_p"].append(p)
             rec["mlp_idx"].append(idx)
             for g, e in zip(gates, idx):
-                y[i] += g * (gelu_tanh(xm[i] @ L.w1[e]) @ L.w2[e])
+                name = "L%d.mlp.E%d." % (li, e)
+                hid = gelu_tanh(xm[i] @ L.w1[e] + model.lora_term(name + "w1", xm[i]))
+                y[i] += g * (hid @ L.w2[e] + model.lora_term(name + "w2", hid))
         h = h + y
         if trace is not None:
             trace.append(rec)
     hf = layer_norm(h, model.lnf_w, model.lnf_b, model.eps)
-    return hf @ model.lm_head.T
+    return hf @ model.lm_head.T + model.lora_term("lm_head.weight", hf)
 
 
 def greedy(model, tokens, n, sb="log", return_gaps=False):
@@ -384,8 +456,13 @@ def main(argv=None):
     g.add_argument("--tokens", required=True)
     g.add_argument("-n", type=int, required=True)
     g.add_argument("--sb", choices=sorted(SB_FORMS), default="log")
+    for p in (a, g):
+        p.add_argument("--lora", help="directory with lora.json + lora.safetensors to apply on the fly")
     args = ap.parse_args(argv)
     model = Model.from_dir(args.ckpt)
+    if args.lora:
+        for target, la, lb, alpha, scale in load_lora_dir(args.lora)[1]:
+            model.add_lora(target, la, lb, alpha, scale)
     toks = _parse_tokens(args.tokens)
     if args.cmd == "logits":
         np.save(args.out, forward(model, toks, sb=args.sb).astype(np.float32))
