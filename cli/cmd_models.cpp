@@ -1,4 +1,4 @@
-// brick models: every model manifest version in the registry, with its tags.
+// brick models: every manifest version in the registry (models, submodels and plugins), with its tags.
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -9,9 +9,11 @@ namespace brickrt::cli {
 
 int ModelsCommand(const std::vector<std::string>& args) {
   const char* cmd = "models";
-  ArgParser a(cmd, "[options]", "Lists model manifests: NAME@VERSION, tags, layers, bricks, when and from where.");
+  ArgParser a(cmd, "[options]",
+              "Lists manifests: NAME@VERSION, kind (model, or plugin: LoRA bricks for a base model), tags,\n"
+              "layers, bricks, when, the base a submodel or plugin was made from, and the source.");
   AddRegistryOption(a);
-  a.Flag("json", "print a JSON array of {name, version, ref, tags, n_layer, bricks, created_at, source}");
+  a.Flag("json", "print a JSON array of {name, version, ref, kind, base, tags, n_layer, bricks, created_at, source}");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   auto reg = OpenRegistry(a, /*writes=*/false);
   if (!reg.ok()) return Fail(cmd, reg.status().message());
@@ -26,8 +28,10 @@ int ModelsCommand(const std::vector<std::string>& args) {
   for (const ManifestRecord& m : *models) {
     std::string tags;
     for (const std::string& t : m.tags) tags += (tags.empty() ? "" : ",") + t;
-    std::printf("%-28s %-16s %3lld layers %5zu bricks  %s  %s\n", m.Ref().c_str(), tags.empty() ? "-" : tags.c_str(),
-                static_cast<long long>(m.config.n_layer), m.brick_ids.size(), m.created_at.c_str(), m.source.c_str());
+    const std::string base = m.base.empty() ? "" : "base " + m.base + "  ";
+    std::printf("%-28s %-6s %-16s %3lld layers %5zu bricks  %s  %s%s\n", m.Ref().c_str(), ManifestKindName(m.kind),
+                tags.empty() ? "-" : tags.c_str(), static_cast<long long>(m.config.n_layer), m.brick_ids.size(),
+                m.created_at.c_str(), base.c_str(), m.source.c_str());
   }
   return 0;
 }

@@ -38,6 +38,8 @@ JsonValue ManifestJson(const ManifestRecord& m) {
   o.Set("name", JsonValue::String(m.name));
   o.Set("version", JsonValue::Int(m.version));
   o.Set("ref", JsonValue::String(m.Ref()));
+  o.Set("kind", JsonValue::String(ManifestKindName(m.kind)));
+  o.Set("base", m.base.empty() ? JsonValue() : JsonValue::String(m.base));
   JsonValue tags = JsonValue::MakeArray();
   for (const std::string& t : m.tags) tags.Append(JsonValue::String(t));
   o.Set("tags", std::move(tags));

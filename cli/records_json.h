@@ -9,7 +9,8 @@ namespace brickrt::cli {
 // {name, version, kind, layer, index, digest, bytes, visibility, created_at}; with_detail adds
 // parent_id, metadata and tensors [{name, dtype, shape, bytes}].
 JsonValue BrickJson(const BrickRecord& b, bool with_detail);
-// {name, version, ref, tags, n_layer, bricks, created_at, source}
+// {name, version, ref, kind ("model" | "plugin"), base (the manifest ref a submodel or plugin was made
+// from, else null), tags, n_layer, bricks, created_at, source}
 JsonValue ManifestJson(const ManifestRecord& m);
 
 }  // namespace brickrt::cli
