@@ -9,6 +9,7 @@ namespace brickrt::cli {
 int RunCommand(const std::vector<std::string>& args);
 int MakeTestModelCommand(const std::vector<std::string>& args);
 int ImportCommand(const std::vector<std::string>& args);
+int ImportLoraCommand(const std::vector<std::string>& args);
 int LsCommand(const std::vector<std::string>& args);
 int ShowCommand(const std::vector<std::string>& args);
 int ModelsCommand(const std::vector<std::string>& args);
