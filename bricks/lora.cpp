@@ -235,21 +235,34 @@ Result<BrickData> MergeLora(const BrickData& target, const BrickData& lora, doub
   BRICK_ASSIGN_OR_RETURN(const int64_t r, CheckLoraShapes(lora, in, out, scale));
   const std::vector<double> a = ToDouble(*lora.Find("a"));  // [r, in]
   const std::vector<double> b = ToDouble(*lora.Find("b"));  // [out, r]
-  std::vector<double> merged = ToDouble(*w);
   const double mult = scale * AlphaOf(lora) / static_cast<double>(r);
-  const auto I = static_cast<size_t>(in), O = static_cast<size_t>(out), R = static_cast<size_t>(r);
-  std::vector<double> row(I);  // ΔW[o, 0:in] = Σ_k B[o, k] · A[k, 0:in]
-  for (size_t o = 0; o < O; ++o) {
+  // Row by row of W's storage (rows × cols), so the extra memory is a row, not a double copy of W
+  // (an lm head is ~50M elements). Row s of ΔW in W's orientation is Σ_k c_k(s) · M[k, 0:cols]:
+  // experts (ΔWᵀ, rows = in): M = Bᵀ [r, out], c_k(s) = A[k, s]; the head (rows = out): M = A,
+  // c_k(s) = B[s, k].
+  const auto R = static_cast<size_t>(r), rows = static_cast<size_t>(w->dim(0)), cols = static_cast<size_t>(w->dim(1));
+  std::vector<double> m = a;
+  if (in_out) {
+    m.assign(R * cols, 0.0);
+    for (size_t o = 0; o < cols; ++o)
+      for (size_t k = 0; k < R; ++k) m[k * cols + o] = b[o * R + k];
+  }
+  const DType dt = w->dtype();
+  const size_t es = DTypeSize(dt);
+  Tensor result = Tensor::Uninitialized(dt, w->shape());
+  std::vector<float> w_row(cols);
+  std::vector<double> row(cols);
+  for (size_t s = 0; s < rows; ++s) {
+    ConvertToF32(static_cast<const uint8_t*>(w->data()) + s * cols * es, dt, cols, w_row.data());
     std::fill(row.begin(), row.end(), 0.0);
     for (size_t k = 0; k < R; ++k) {
-      const double bk = b[o * R + k];
-      const double* ak = a.data() + k * I;
-      for (size_t i = 0; i < I; ++i) row[i] += bk * ak[i];
+      const double c = in_out ? a[k * rows + s] : b[s * R + k];
+      const double* mk = m.data() + k * cols;
+      for (size_t j = 0; j < cols; ++j) row[j] += c * mk[j];
     }
-    for (size_t i = 0; i < I; ++i) merged[in_out ? i * O + o : o * I + i] += mult * row[i];
+    for (size_t j = 0; j < cols; ++j) row[j] = w_row[j] + mult * row[j];
+    StoreRounded(row, dt, static_cast<uint8_t*>(result.mutable_data()) + s * cols * es);
   }
-  Tensor result = Tensor::Uninitialized(w->dtype(), w->shape());
-  StoreRounded(merged, w->dtype(), result.mutable_data());
   BrickData out_brick = target;  // tensors share storage; only the merged one is replaced
   for (auto& [name, tensor] : out_brick.tensors) {
     if (name == t.tensor) tensor = std::move(result);
