@@ -42,7 +42,7 @@ int LsCommand(const std::vector<std::string>& args) {
   ArgParser a(cmd, "[--name GLOB] [--kind KIND] [options]",
               "Lists bricks: name@version, kind, layer, size, visibility and digest prefix.");
   a.Option("name", "GLOB", "only names matching GLOB (* and ?), e.g. 'molm-350m/L3.mlp.*'");
-  a.Option("kind", "KIND", "embedding, norm, attn_router, attn_expert, mlp_router, mlp_expert or lm_head");
+  a.Option("kind", "KIND", "embedding, norm, attn_router, attn_expert, mlp_router, mlp_expert, lm_head or lora");
   a.Flag("all-versions", "every version, not only the latest of each name");
   AddRegistryOption(a);
   a.Flag("json", "print a JSON array of {name, version, kind, layer, index, digest, bytes, visibility, created_at}");

@@ -14,7 +14,9 @@
 #include "cli/registry_access.h"
 #include "core/json.h"
 #include "core/npy.h"
+#include "core/submodel_spec.h"
 #include "core/system.h"
+#include "node/submodel.h"
 #include "registry/hf_checkpoint.h"
 
 namespace brickrt::cli {
@@ -24,6 +26,7 @@ constexpr const char* kCmd = "run";
 
 struct RunArgs {
   std::string checkpoint;  // a checkpoint directory, or empty
+  std::string spec;        // a submodel spec file (YAML), or empty
   std::string model_ref;   // a registry model reference, or empty
   std::vector<std::vector<int32_t>> prompts;
   GenerateOptions gen;
@@ -37,13 +40,24 @@ Result<RunArgs> ReadArgs(const ArgParser& a) {
   r.checkpoint = a.Get("checkpoint");
   if (const auto source = a.GetPositional(0)) {
     if (!r.checkpoint.empty()) return InvalidArgument("give either MODEL or --checkpoint DIR, not both");
-    // A directory is a checkpoint; anything else is a registry reference (NAME, NAME@V, NAME:TAG).
+    // A directory is a checkpoint, a file a submodel spec; anything else is a registry reference
+    // (NAME, NAME@V, NAME:TAG — none of which may contain '/', so a mistyped path is not taken for one).
     std::error_code ec;
-    if (std::filesystem::is_directory(*source, ec)) r.checkpoint = *source;
-    else r.model_ref = *source;
+    const std::string ext = std::filesystem::path(*source).extension().string();
+    if (std::filesystem::is_directory(*source, ec)) {
+      r.checkpoint = *source;
+    } else if (std::filesystem::is_regular_file(*source, ec) || ext == ".yaml" || ext == ".yml" ||
+               source->find('/') != std::string::npos) {
+      r.spec = *source;  // a missing file is reported by the spec reader, naming the path
+    } else {
+      r.model_ref = *source;
+    }
   }
-  if (r.checkpoint.empty() && r.model_ref.empty())
-    return InvalidArgument("say what to run: a registry model (brick run NAME[:TAG|@VERSION]) or --checkpoint DIR");
+  if (r.checkpoint.empty() && r.model_ref.empty() && r.spec.empty()) {
+    return InvalidArgument(
+        "say what to run: a registry model (brick run NAME[:TAG|@VERSION]), a submodel spec (brick run SPEC.yaml) or "
+        "--checkpoint DIR");
+  }
   const auto token_lists = a.GetAll("tokens");
   if (token_lists.empty()) return InvalidArgument("--tokens IDS is required (e.g. --tokens 11,42,7)");
   for (const std::string& list : token_lists) {
@@ -123,6 +137,8 @@ void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds,
     o.Set("prefill_tokens_per_s", JsonValue::Number(prefill_tps));
     o.Set("decode_tokens_per_s", JsonValue::Number(decode_tps));
     o.Set("load_seconds", JsonValue::Number(load_seconds));
+    o.Set("peak_rss_bytes", JsonValue::Int(PeakResidentBytes()));
+    o.Set("rss_anon_bytes", JsonValue::Int(ResidentAnonBytes()));
     std::printf("%s\n", DumpJson(o).c_str());
     return;
   }
@@ -131,9 +147,10 @@ void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds,
     for (size_t j = 0; j < g.generated[i].size(); ++j) std::printf("%s%d", j ? " " : "", g.generated[i][j]);
     std::printf("\n");
   }
-  std::fprintf(stderr, "load %.2f s | prefill %lld tokens, %.1f tok/s | decode %lld tokens, %.1f tok/s\n", load_seconds,
-               static_cast<long long>(g.prefill_tokens), prefill_tps, static_cast<long long>(g.decode_tokens),
-               decode_tps);
+  std::fprintf(stderr, "load %.2f s | prefill %lld tokens, %.1f tok/s | decode %lld tokens, %.1f tok/s | %.0f MiB\n",
+               load_seconds, static_cast<long long>(g.prefill_tokens), prefill_tps,
+               static_cast<long long>(g.decode_tokens), decode_tps,
+               static_cast<double>(ResidentAnonBytes()) / (1 << 20));
 }
 
 // Loads the model from a checkpoint directory or from the registry; *manifest gets NAME@VERSION for
@@ -149,24 +166,32 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
     return model;
   }
   BRICK_ASSIGN_OR_RETURN(auto reg, OpenRegistry(a, /*writes=*/false));
+  if (!r.spec.empty()) {
+    BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ReadSubmodelSpec(r.spec));
+    BRICK_ASSIGN_OR_RETURN(Composition c, Compose(*reg, spec));
+    if (tty) std::fprintf(stderr, "loading %s (from %s) from %s ...\n", r.spec.c_str(), c.base.Ref().c_str(),
+                          reg->path().c_str());
+    BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(*reg, c));
+    *manifest = c.name.empty() ? r.spec : c.name;
+    return loaded.model;
+  }
   BRICK_ASSIGN_OR_RETURN(ManifestRecord m, reg->ResolveModel(r.model_ref));
   if (tty) std::fprintf(stderr, "loading %s from %s ...\n", m.Ref().c_str(), reg->path().c_str());
-  BRICK_ASSIGN_OR_RETURN(std::vector<BrickData> bricks, reg->LoadBricks(m));
+  BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadManifestModel(*reg, m));
   *manifest = m.Ref();
-  auto model = Model::Build(m.config, std::move(bricks));
-  if (!model.ok()) return model.status().WithContext(m.Ref());
-  return model;
+  return loaded.model;
 }
 
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
   ArgParser a(kCmd, "MODEL --tokens IDS [options]   (or --checkpoint DIR instead of MODEL)",
-              "Generates tokens from a model in the registry (NAME, NAME@VERSION or NAME:TAG) or from a\n"
+              "Generates tokens from a model in the registry (NAME, NAME@VERSION or NAME:TAG), from a submodel\n"
+              "spec (SPEC.yaml: composed from the registry, loading only the bricks it keeps) or from a\n"
               "ModuleFormer checkpoint directory (HF layout: config.json + model.safetensors or a sharded\n"
               "model.safetensors.index.json). Several --tokens prompts run as one batch. Generated ids go to\n"
               "stdout, speed to stderr (or everything as one JSON object with --json).");
-  a.Positional("MODEL", "registry model reference, or a checkpoint directory");
+  a.Positional("MODEL", "registry model reference, a submodel spec file, or a checkpoint directory");
   a.Option("checkpoint", "DIR", "checkpoint directory");
   AddRegistryOption(a);
   a.Option("tokens", "IDS", "prompt token ids, comma-separated; repeat for a batch", "", /*repeatable=*/true);

@@ -1,9 +1,12 @@
-// UsableCores and PhysicalMemoryBytes from sched_getaffinity and sysconf.
+// UsableCores, PhysicalMemoryBytes and PeakResidentBytes from sched_getaffinity, sysconf and getrusage.
 #include "core/system.h"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <string>
 #include <thread>
 
 namespace brickrt {
@@ -22,6 +25,23 @@ int UsableCores() {
 int64_t PhysicalMemoryBytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
+
+int64_t PeakResidentBytes() {
+  rusage u{};
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  return static_cast<int64_t>(u.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+int64_t ResidentAnonBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  int64_t kib = 0;
+  while (status >> key) {
+    if (key == "RssAnon:" && status >> kib) return kib * 1024;
+    status.ignore(1 << 16, '\n');
+  }
+  return 0;
 }
 
 }  // namespace brickrt

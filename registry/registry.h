@@ -266,6 +266,9 @@ class Registry {
   // Writes the manifest's model to dir in HF layout (config.json + model.safetensors or shards), each
   // payload checked as LoadBricks checks it; tensors are byte-identical to the imported checkpoint. The dead
   // attn.mask / attn.cum_weight buffers are not written (their size is not stored; HF rebuilds them).
+  // A submodel is written as the plain model it runs: removed experts deleted, the rest renumbered,
+  // routers without their rows (CompactRemovedExperts). Refused for a plugin and for a submodel that
+  // attaches loras on the fly (save it with `merge: true` first).
   // Errors: InvalidArgument when a brick is private and !opts.allow_private (naming it) or dir exists
   // and is not empty; Corrupt as LoadBrick; IoError naming the path.
   Status ExportModel(const ManifestRecord& manifest, const std::string& dir, const ExportOptions& opts = {}) const;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/json.h"
+#include "registry/compact.h"
 #include "registry/hf_checkpoint.h"
 #include "registry/registry_internal.h"
 
@@ -233,7 +234,18 @@ Result<VisibilityResult> Registry::SetVisibility(const std::string& ref, Visibil
 }
 
 Status Registry::ExportModel(const ManifestRecord& manifest, const std::string& dir, const ExportOptions& opts) const {
+  if (manifest.kind != ManifestKind::kModel) {
+    return InvalidArgument(manifest.Ref() + " is a plugin; an HF checkpoint holds a model (export the submodel it is "
+                           "merged into)");
+  }
   BRICK_ASSIGN_OR_RETURN(std::vector<BrickRecord> records, ManifestBricks(manifest));
+  for (const BrickRecord& b : records) {
+    if (b.kind == BrickKind::kLora) {
+      return InvalidArgument("model " + manifest.Ref() + " applies lora " + b.Ref() +
+                             " on the fly, which an HF checkpoint cannot hold; compose it with `merge: true`, save "
+                             "and export that");
+    }
+  }
   if (!opts.allow_private) {
     std::vector<std::string> priv;
     for (const BrickRecord& b : records)
@@ -252,11 +264,15 @@ Status Registry::ExportModel(const ManifestRecord& manifest, const std::string& 
     if (!fs::is_empty(dir, ec))
       return InvalidArgument("export target " + dir + " is not empty; choose a new or empty directory");
   }
-  BRICK_ASSIGN_OR_RETURN(std::vector<BrickData> bricks, LoadBricks(manifest));
+  BRICK_ASSIGN_OR_RETURN(std::vector<BrickData> loaded, LoadBricks(records));
+  // A submodel's removed experts are dropped for real: the checkpoint has fewer experts per layer.
+  auto compact = CompactRemovedExperts(manifest.config, std::move(loaded));
+  if (!compact.ok()) return compact.status().WithContext("exporting model " + manifest.Ref());
+  auto& [cfg, bricks] = *compact;
   WriteOptions wo;
   wo.max_shard_bytes = opts.max_shard_bytes;
   wo.write_dead_buffers = false;
-  Status st = WriteHfCheckpoint(dir, manifest.config, bricks, wo);
+  Status st = WriteHfCheckpoint(dir, cfg, bricks, wo);
   if (!st.ok()) return st.WithContext("exporting model " + manifest.Ref());
   return Status::Ok();
 }

@@ -1,0 +1,323 @@
+// Compose: spec + registry -> Composition. Expert indices in a spec are the base model's (brick
+// names keep them), so a submodel of a submodel still speaks the original ids.
+#include "registry/compose.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace brickrt {
+namespace {
+
+// Shell-style '*' and '?' over the whole string.
+bool GlobMatch(std::string_view glob, std::string_view s) {
+  size_t g = 0, i = 0, star = std::string_view::npos, mark = 0;
+  while (i < s.size()) {
+    if (g < glob.size() && (glob[g] == '?' || glob[g] == s[i])) {
+      ++g;
+      ++i;
+    } else if (g < glob.size() && glob[g] == '*') {
+      star = g++;
+      mark = i;
+    } else if (star != std::string_view::npos) {
+      g = star + 1;
+      i = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.size() && glob[g] == '*') ++g;
+  return g == glob.size();
+}
+
+std::string RelativeName(const BrickRecord& b) {
+  const size_t slash = b.name.find('/');
+  return slash == std::string::npos ? b.name : b.name.substr(slash + 1);
+}
+
+std::string RangeText(const std::pair<int64_t, int64_t>& r) {
+  return r.first == r.second ? std::to_string(r.first) : std::to_string(r.first) + "-" + std::to_string(r.second);
+}
+
+class Composer {
+ public:
+  Composer(const Registry& reg, const SubmodelSpec& spec) : reg_(reg), spec_(spec) {}
+
+  Result<Composition> Run() {
+    c_.name = spec_.name;
+    c_.source_path = spec_.source_path;
+    BRICK_ASSIGN_OR_RETURN(c_.base, Resolve(spec_.model, "model"));
+    if (c_.base.kind != ManifestKind::kModel) {
+      return Error("model", "'" + spec_.model + "' is a plugin, not a model (attach it under `plugins:`)");
+    }
+    c_.config = c_.base.config;
+    const ModelConfig& base = c_.base.config;
+    for (auto* removed : {&c_.config.att_removed, &c_.config.mlp_removed})
+      if (removed->empty()) removed->assign(static_cast<size_t>(base.n_layer), {});
+    BRICK_RETURN_IF_ERROR(ApplySelection(spec_.attention, /*attention=*/true, "experts.attention"));
+    BRICK_RETURN_IF_ERROR(ApplySelection(spec_.mlp, /*attention=*/false, "experts.mlp"));
+    if (!c_.config.HasRemovals()) {  // keep a no-op spec's config identical to the base's
+      c_.config.att_removed.clear();
+      c_.config.mlp_removed.clear();
+    }
+    BRICK_RETURN_IF_ERROR(CheckTopK());
+    BRICK_ASSIGN_OR_RETURN(std::vector<BrickRecord> base_bricks, reg_.ManifestBricks(c_.base));
+    KeepBricks(base_bricks);
+    for (size_t i = 0; i < spec_.plugins.size(); ++i) BRICK_RETURN_IF_ERROR(AddPlugin(spec_.plugins[i], i));
+    c_.placement = spec_.placement;
+    BRICK_RETURN_IF_ERROR(CheckPlacement());
+    CountParams(base_bricks);
+    return std::move(c_);
+  }
+
+ private:
+  Status Error(const std::string& key, const std::string& msg) const {
+    return InvalidArgument(spec_.source_path + ": " + key + ": " + msg);
+  }
+
+  Result<ManifestRecord> Resolve(const std::string& ref, const std::string& key) const {
+    auto m = reg_.ResolveModel(ref);
+    if (!m.ok()) return Status(m.status().code(), spec_.source_path + ": " + key + ": " + m.status().message());
+    return m;
+  }
+
+  // Marks the experts `sel` removes in c_.config, checking every index against the base model.
+  Status ApplySelection(const ExpertSelection& sel, bool attention, const std::string& key) {
+    if (sel.mode == ExpertSelection::Mode::kAll) return Status::Ok();
+    const ModelConfig& base = c_.base.config;
+    const std::string what = attention ? "attention" : "MLP";
+    const std::string sub = key + (sel.mode == ExpertSelection::Mode::kDrop ? ".drop" : ".keep");
+    auto& removed = attention ? c_.config.att_removed : c_.config.mlp_removed;
+    for (const auto& [layers, experts] : sel.layers) {
+      for (const auto& lr : layers.ranges) {
+        if (lr.second >= base.n_layer) {
+          return Error(sub, "layer " + RangeText(lr) + " is beyond the model (" + spec_.model + " has " +
+                                std::to_string(base.n_layer) + " layers, 0-" + std::to_string(base.n_layer - 1) + ")");
+        }
+        for (int64_t l = lr.first; l <= lr.second; ++l) {
+          const int64_t n = (attention ? base.n_att_experts : base.n_mlp_experts)[static_cast<size_t>(l)];
+          for (const auto& er : experts.ranges) {
+            if (er.second >= n) {
+              return Error(sub, "expert " + RangeText(er) + " of layer " + std::to_string(l) + " is out of range (" +
+                                    std::to_string(n) + " " + what + " experts, 0-" + std::to_string(n - 1) + ")");
+            }
+            for (int64_t e = er.first; e <= er.second; ++e) {
+              if (base.IsRemoved(attention, l, e)) {
+                return Error(sub, what + " expert " + std::to_string(e) + " of layer " + std::to_string(l) +
+                                      " is already removed from " + c_.base.Ref());
+              }
+            }
+          }
+          std::vector<int64_t>& r = removed[static_cast<size_t>(l)];
+          for (int64_t e = 0; e < n; ++e) {
+            const bool listed = experts.Contains(e);
+            const bool drop = sel.mode == ExpertSelection::Mode::kDrop ? listed : !listed;
+            if (drop && !std::binary_search(r.begin(), r.end(), e)) r.insert(std::upper_bound(r.begin(), r.end(), e), e);
+          }
+          if (static_cast<int64_t>(r.size()) == n)
+            return Error(sub, "layer " + std::to_string(l) + " would keep no " + what + " expert");
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status CheckTopK() {
+    ModelConfig& cfg = c_.config;
+    if (spec_.attention.top_k) cfg.k_att = *spec_.attention.top_k;
+    if (spec_.mlp.top_k) cfg.k_mlp = *spec_.mlp.top_k;
+    for (int64_t l = 0; l < cfg.n_layer; ++l) {
+      for (const bool att : {true, false}) {
+        const int k = att ? cfg.k_att : cfg.k_mlp;
+        const int64_t kept = cfg.KeptExperts(att, l);
+        if (k > kept) {
+          return Error(std::string("experts.") + (att ? "attention" : "mlp") + ".top_k",
+                       "top_k " + std::to_string(k) + " is larger than the " + std::to_string(kept) + " " +
+                           (att ? "attention" : "MLP") + " experts layer " + std::to_string(l) + " keeps");
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  bool Kept(const BrickRecord& b) const {
+    if (b.kind == BrickKind::kAttnExpert) return !c_.config.IsRemoved(true, b.layer, b.index);
+    if (b.kind == BrickKind::kMlpExpert) return !c_.config.IsRemoved(false, b.layer, b.index);
+    return true;
+  }
+
+  void KeepBricks(const std::vector<BrickRecord>& base_bricks) {
+    const ModelConfig& cfg = c_.config;
+    for (int64_t l = 0; l < cfg.n_layer; ++l) {
+      LayerPlan p;
+      p.layer = l;
+      p.att_kept = cfg.KeptExpertIds(true, l);
+      p.mlp_kept = cfg.KeptExpertIds(false, l);
+      p.att_total = cfg.n_att_experts[static_cast<size_t>(l)];
+      p.mlp_total = cfg.n_mlp_experts[static_cast<size_t>(l)];
+      c_.layers.push_back(std::move(p));
+    }
+    for (const BrickRecord& b : base_bricks) {
+      if (!Kept(b)) continue;
+      c_.bricks.push_back(b);
+      c_.bytes_to_load += b.bytes;
+      if (b.layer >= 0 && b.layer < cfg.n_layer) c_.layers[static_cast<size_t>(b.layer)].bytes += b.bytes;
+    }
+  }
+
+  // The base brick a lora targets, by model-relative name ("L3.mlp.E5"), among all base bricks.
+  const BrickRecord* FindTarget(const std::string& rel) const {
+    for (const BrickRecord& b : base_all_)
+      if (RelativeName(b) == rel) return &b;
+    return nullptr;
+  }
+
+  Status AddPlugin(const PluginSpec& ps, size_t i) {
+    const std::string key = "plugins[" + std::to_string(i) + "].lora";
+    BRICK_ASSIGN_OR_RETURN(ManifestRecord plugin, Resolve(ps.lora_ref, key));
+    if (plugin.kind != ManifestKind::kPlugin) {
+      return Error(key, "'" + ps.lora_ref + "' is a model, not a plugin (import adapters with `brick import-lora`)");
+    }
+    if (base_all_.empty()) {
+      BRICK_ASSIGN_OR_RETURN(base_all_, reg_.ManifestBricks(c_.base));
+    }
+    PluginPlan plan;
+    plan.scale = ps.scale;
+    plan.merge = ps.merge;
+    BRICK_ASSIGN_OR_RETURN(std::vector<BrickRecord> loras, reg_.ManifestBricks(plugin));
+    for (BrickRecord& lora : loras) {
+      const std::string target = RelativeName(lora);  // "L3.mlp.E5.w1"
+      const size_t dot = target.rfind('.');
+      const std::string brick_rel = dot == std::string::npos ? target : target.substr(0, dot);
+      const std::string tensor = dot == std::string::npos ? "" : target.substr(dot + 1);
+      const BrickRecord* t = FindTarget(brick_rel);
+      if (lora.kind != BrickKind::kLora || t == nullptr) {
+        return Error(key, plugin.Ref() + ": lora " + lora.Ref() + " targets " + target + ", which " +
+                              c_.base.Ref() + " does not have");
+      }
+      BRICK_RETURN_IF_ERROR(CheckLoraShape(key, lora, *t, tensor));
+      if (!Kept(*t)) {
+        plan.skipped.push_back(target);
+        continue;
+      }
+      c_.bytes_to_load += lora.bytes;
+      plan.bricks.push_back(std::move(lora));
+    }
+    plan.plugin = std::move(plugin);
+    c_.plugins.push_back(std::move(plan));
+    return Status::Ok();
+  }
+
+  // a [r, in] and b [out, r] must fit the target tensor: expert tensors are [in, out], the lm head
+  // (nn.Linear) is [out, in].
+  Status CheckLoraShape(const std::string& key, const BrickRecord& lora, const BrickRecord& t,
+                        const std::string& tensor) const {
+    const TensorRecord* w = nullptr;
+    for (const TensorRecord& r : t.tensors)
+      if (r.name == tensor) w = &r;
+    const TensorRecord *a = nullptr, *b = nullptr;
+    for (const TensorRecord& r : lora.tensors) {
+      if (r.name == "a") a = &r;
+      if (r.name == "b") b = &r;
+    }
+    if (w == nullptr || w->shape.size() != 2)
+      return Error(key, "lora " + lora.Ref() + ": " + t.Ref() + " has no matrix '" + tensor + "'");
+    const bool linear = t.kind == BrickKind::kLmHead || t.kind == BrickKind::kEmbedding;
+    const int64_t in = linear ? w->shape[1] : w->shape[0], out = linear ? w->shape[0] : w->shape[1];
+    if (a == nullptr || b == nullptr || a->shape.size() != 2 || b->shape.size() != 2 || a->shape[1] != in ||
+        b->shape[0] != out || a->shape[0] != b->shape[1]) {
+      auto shape = [](const TensorRecord* r) { return r == nullptr ? std::string("none") : ShapeText(r->shape); };
+      return Error(key, "lora " + lora.Ref() + " does not fit " + t.Ref() + "." + tensor + " (in " +
+                            std::to_string(in) + ", out " + std::to_string(out) + "): a " + shape(a) + ", b " +
+                            shape(b) + ", expected a [r, " + std::to_string(in) + "], b [" + std::to_string(out) +
+                            ", r]");
+    }
+    return Status::Ok();
+  }
+
+  static std::string ShapeText(const Shape& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+  }
+
+  // First matching rule decides; a private brick may only run locally (DESIGN.md §5).
+  Status CheckPlacement() const {
+    if (!c_.placement) return Status::Ok();
+    auto check = [&](const BrickRecord& b) -> Status {
+      const std::string rel = RelativeName(b);
+      for (size_t i = 0; i < c_.placement->rules.size(); ++i) {
+        const PlacementRule& r = c_.placement->rules[i];
+        if (!GlobMatch(r.match, rel) && !GlobMatch(r.match, b.name)) continue;
+        if (r.on != "local" && b.visibility == Visibility::kPrivate) {
+          return Error("placement.rules[" + std::to_string(i) + "]",
+                       "private brick " + b.Ref() + " cannot be placed on node '" + r.on +
+                           "' (private bricks never leave this device); place it on local");
+        }
+        return Status::Ok();
+      }
+      return Status::Ok();
+    };
+    for (const BrickRecord& b : c_.bricks) BRICK_RETURN_IF_ERROR(check(b));
+    for (const PluginPlan& p : c_.plugins)
+      for (const BrickRecord& b : p.bricks) BRICK_RETURN_IF_ERROR(check(b));
+    return Status::Ok();
+  }
+
+  static int64_t Params(const BrickRecord& b) {
+    int64_t n = 0;
+    for (const TensorRecord& t : b.tensors) {
+      int64_t e = 1;
+      for (int64_t d : t.shape) e *= d;
+      n += e;
+    }
+    return n;
+  }
+
+  void CountParams(const std::vector<BrickRecord>& base_bricks) {
+    const ModelConfig& cfg = c_.config;
+    for (const BrickRecord& b : base_bricks) {
+      c_.base_params_total += Params(b);
+      c_.base_bytes += b.bytes;
+    }
+    // Active per token: every shared brick except the embedding table (one row is read), and k of
+    // each layer's experts (experts of a layer have equal sizes).
+    std::map<std::pair<int, bool>, int64_t> expert_params;  // (layer, attention) -> params of one expert
+    for (const BrickRecord& b : c_.bricks) {
+      const int64_t p = Params(b);
+      c_.params_total += p;
+      if (b.kind == BrickKind::kAttnExpert || b.kind == BrickKind::kMlpExpert) {
+        expert_params[{b.layer, b.kind == BrickKind::kAttnExpert}] = p;
+      } else if (b.kind == BrickKind::kEmbedding) {
+        c_.params_active += cfg.n_embd;
+      } else {
+        c_.params_active += p;
+      }
+    }
+    for (const auto& [key, p] : expert_params) c_.params_active += p * (key.second ? cfg.k_att : cfg.k_mlp);
+    for (const PluginPlan& plan : c_.plugins) {
+      for (const BrickRecord& b : plan.bricks) {
+        c_.params_total += Params(b);
+        // An expert lora is read when its expert runs; counted at the expert's share k / kept.
+        const bool att = RelativeName(b).find(".attn.") != std::string::npos;
+        if (b.layer < 0) {
+          c_.params_active += Params(b);
+        } else {
+          const int64_t kept = cfg.KeptExperts(att, b.layer);
+          c_.params_active += Params(b) * (att ? cfg.k_att : cfg.k_mlp) / std::max<int64_t>(1, kept);
+        }
+      }
+    }
+  }
+
+  const Registry& reg_;
+  const SubmodelSpec& spec_;
+  Composition c_;
+  std::vector<BrickRecord> base_all_;
+};
+
+}  // namespace
+
+Result<Composition> Compose(const Registry& reg, const SubmodelSpec& spec) { return Composer(reg, spec).Run(); }
+
+}  // namespace brickrt
