@@ -1,4 +1,4 @@
-// PEFT LoRA adapters (adapter_config.json + adapter_model.safetensors, as `peft` saves them) -> lora
+// PEFT LoRA adapters (adapter_config.json + adapter_model.safetensors, as `peft` saves them) <-> lora
 // bricks (core/brick_data.h) checked against the base model they were trained on. docs/plugins.md.
 #pragma once
 
@@ -49,5 +49,31 @@ namespace brickrt {
 //                    other than "none"; modules_to_save, layer_replication or trainable_token_indices
 //                    set; a regex pattern key; a tensor dtype other than BF16/F16/F32
 Result<std::vector<BrickData>> ReadPeftAdapter(const std::string& dir, const ModelConfig& base);
+
+struct PeftWriteOptions {
+  // Stacked keys ([E, r, in] / [E, out, r]) for every expert module whose layer has a lora on each of
+  // its E experts, all with the same a and b dtypes; per-expert keys for the others (and always for a
+  // layer the base removed experts from: the reader would refuse the removed ones' slices).
+  bool stacked = false;
+  std::string base_model_name;  // adapter_config.json "base_model_name_or_path"; informative only
+};
+
+// The inverse of ReadPeftAdapter: writes dir/adapter_config.json and dir/adapter_model.safetensors so
+// that ReadPeftAdapter(dir, base) returns `loras` again byte for byte (in its order). The config holds
+// peft_type "LORA", r, lora_alpha, target_modules (the dotted module suffixes used, e.g.
+// "mlpf.experts"), bias "none", fan_in_fan_out false, task_type "CAUSAL_LM" and base_model_name_or_path;
+// one r and one lora_alpha, so every lora must have the same rank and alpha (no rank_pattern is written).
+// Keys have no adapter-name segment, as PEFT saves them. `base` is the model the loras are for: it
+// gives the expert counts for the stacked form and every lora is checked against it. Creates dir
+// (and its parents) when missing.
+// Errors, each naming the brick or the path:
+//   InvalidArgument  no loras; a brick that is not a lora, or whose target is not a mapped projection
+//                    (docs/plugins.md), disagrees with its layer/index, or names a layer, expert or
+//                    shape `base` does not have (or an expert it removed); two loras on one target;
+//                    ranks or alphas that differ (adapter_config.json holds one r and one lora_alpha);
+//                    alpha not F32 [1]; a NaN or infinite value; dir exists and is not an empty directory
+//   IoError          dir cannot be created or a file cannot be written
+Status WritePeftAdapter(const std::string& dir, const std::vector<BrickData>& loras, const ModelConfig& base,
+                        const PeftWriteOptions& opts = {});
 
 }  // namespace brickrt

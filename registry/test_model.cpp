@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "core/rng.h"
 
@@ -35,6 +36,69 @@ uint64_t BrickSeed(uint64_t seed, BrickKind kind, int layer, int index) {
 }
 
 float InvSqrt(int64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); }
+
+// Shell-style '*' and '?' over the whole string.
+bool GlobMatch(std::string_view glob, std::string_view s) {
+  size_t g = 0, i = 0, star = std::string_view::npos, mark = 0;
+  while (i < s.size()) {
+    if (g < glob.size() && (glob[g] == '?' || glob[g] == s[i])) {
+      ++g;
+      ++i;
+    } else if (g < glob.size() && glob[g] == '*') {
+      star = g++;
+      mark = i;
+    } else if (star != std::string_view::npos) {
+      g = star + 1;
+      i = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.size() && glob[g] == '*') ++g;
+  return g == glob.size();
+}
+
+// A lora's stream: several loras share (layer, index) (wq and wo of one expert), so the target name
+// (FNV-1a) picks the stream.
+uint64_t LoraSeed(uint64_t seed, const std::string& target) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : target) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001b3ull;
+  uint64_t s = seed ^ BrickSeed(seed, BrickKind::kLora, -1, -1);
+  s ^= SplitMix64(&h);
+  return SplitMix64(&s);
+}
+
+struct LoraTarget {
+  std::string name;  // "L3.mlp.E5.w1"
+  int layer = -1, index = -1;
+  int64_t in = 0, out = 0;
+};
+
+// Every target of `base` in ReadPeftAdapter's order, skipping removed experts.
+std::vector<LoraTarget> AllLoraTargets(const ModelConfig& base) {
+  std::vector<LoraTarget> out;
+  const int64_t D = base.n_embd, A = base.att_hidden, F = base.ffd_hidden;
+  for (int64_t l = 0; l < base.n_layer; ++l) {
+    const auto li = static_cast<size_t>(l);
+    for (const bool attn : {true, false}) {
+      const int64_t E = attn ? base.n_att_experts[li] : base.n_mlp_experts[li];
+      for (int64_t e = 0; e < E; ++e) {
+        if (base.IsRemoved(attn, l, e)) continue;
+        const std::string brick = "L" + std::to_string(l) + (attn ? ".attn.E" : ".mlp.E") + std::to_string(e) + ".";
+        const int layer = static_cast<int>(l), index = static_cast<int>(e);
+        if (attn) {
+          out.push_back({brick + "wq", layer, index, D, A});
+          out.push_back({brick + "wo", layer, index, A, D});
+        } else {
+          out.push_back({brick + "w1", layer, index, D, F});
+          out.push_back({brick + "w2", layer, index, F, D});
+        }
+      }
+    }
+  }
+  out.push_back({"lm_head.weight", -1, -1, D, base.vocab_size});
+  return out;
+}
 
 }  // namespace
 
@@ -124,6 +188,69 @@ Result<std::pair<ModelConfig, std::vector<BrickData>>> MakeRandomModel(const Tes
     bricks.push_back(std::move(head));
   }
   return std::make_pair(std::move(cfg), std::move(bricks));
+}
+
+Result<std::vector<BrickData>> MakeRandomLoras(const ModelConfig& base, const RandomLoraOptions& o) {
+  if (o.rank < 1) return InvalidArgument("MakeRandomLoras: rank must be >= 1, got " + std::to_string(o.rank));
+  if (!std::isfinite(o.alpha)) return InvalidArgument("MakeRandomLoras: alpha must be finite");
+  const auto L = static_cast<size_t>(std::max<int64_t>(base.n_layer, 0));
+  if (base.n_layer < 1 || base.n_embd < 1 || base.att_hidden < 1 || base.ffd_hidden < 1 || base.vocab_size < 1 ||
+      base.n_att_experts.size() != L || base.n_mlp_experts.size() != L)
+    return InvalidArgument(
+        "MakeRandomLoras: the base config has non-positive sizes or expert lists of the wrong length");
+
+  std::vector<std::string> globs;
+  for (size_t start = 0;;) {
+    const size_t comma = o.targets.find(',', start);
+    std::string g = o.targets.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    g.erase(0, g.find_first_not_of(' '));
+    g.erase(g.find_last_not_of(' ') + 1);
+    if (g.empty())
+      return InvalidArgument("lora targets '" + o.targets + "': empty glob (give comma-separated globs such as " +
+                             "L*.mlp.E*.w1,lm_head.weight)");
+    globs.push_back(std::move(g));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  const std::vector<LoraTarget> all = AllLoraTargets(base);
+  std::vector<bool> selected(all.size(), false);
+  for (const std::string& g : globs) {
+    bool any = false;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (GlobMatch(g, all[i].name)) selected[i] = any = true;
+    }
+    // Each glob must select something: a glob that matches nothing is a typo, not a request.
+    if (!any) {
+      std::string examples;
+      for (const char* kind : {".attn.", ".mlp."}) {
+        const auto it = std::find_if(all.begin(), all.end(),
+                                     [&](const LoraTarget& x) { return x.name.find(kind) != std::string::npos; });
+        if (it != all.end()) examples += it->name + ", ";
+      }
+      return InvalidArgument("lora targets: glob '" + g + "' selects no target of the base model (targets look like " +
+                             examples + "lm_head.weight" +
+                             (base.HasRemovals() ? "; experts the base removed are not targets" : "") + ")");
+    }
+  }
+
+  std::vector<BrickData> out;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!selected[i]) continue;
+    const LoraTarget& t = all[i];
+    Rng rng(LoraSeed(o.seed, t.name));
+    BrickData b;
+    b.kind = BrickKind::kLora;
+    b.layer = t.layer;
+    b.index = t.index;
+    b.target = t.name;
+    b.tensors.emplace_back("a", RandomTensor(rng, o.dtype, {o.rank, t.in}, 0.0f, InvSqrt(t.in)));
+    b.tensors.emplace_back("b", RandomTensor(rng, o.dtype, {t.out, o.rank}, 0.0f, 0.5f * InvSqrt(o.rank)));
+    Tensor alpha(DType::kF32, {1});
+    alpha.mutable_data_as<float>()[0] = o.alpha;
+    b.tensors.emplace_back("alpha", std::move(alpha));
+    out.push_back(std::move(b));
+  }
+  return out;
 }
 
 Status MakeTestModel(const std::string& dir, const TestModelOptions& opts, const WriteOptions& write_opts) {

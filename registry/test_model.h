@@ -38,4 +38,27 @@ Result<std::pair<ModelConfig, std::vector<BrickData>>> MakeRandomModel(const Tes
 // MakeRandomModel + WriteHfCheckpoint(dir, ..., write_opts).
 Status MakeTestModel(const std::string& dir, const TestModelOptions& opts, const WriteOptions& write_opts = {});
 
+struct RandomLoraOptions {
+  // Comma-separated globs ('*' any run of characters, '?' one character) over target names:
+  // "L<i>.attn.E<e>.wq|wo", "L<i>.mlp.E<e>.w1|w2", "lm_head.weight" (docs/plugins.md).
+  std::string targets = "L*.mlp.E*.w1,L*.mlp.E*.w2";
+  int64_t rank = 8;
+  float alpha = 16.0f;
+  DType dtype = DType::kBF16;  // of "a" and "b"
+  uint64_t seed = 1;
+};
+
+// Random lora bricks (core/brick_data.h) for `base`, one per selected target, in ReadPeftAdapter's
+// order (by layer, attention before MLP, by expert, wq/w1 before wo/w2, lm_head last). Experts the
+// base removed (a submodel) are never targets. Each brick: "a" [r, in] ~ N(0, 1/in), "b" [out, r] ~
+// 0.5 · N(0, 1/r), "alpha" F32 [1]; so for x of unit-size components, x·Aᵀ has unit-size components
+// and the delta alpha/r · B·A·x is 0.5·alpha/r times the size of the base projection's output: with
+// the defaults as large as the base's own, visible in the logits yet O(1). PEFT initializes B to zero
+// (a fresh adapter changes nothing); these are random on purpose, to stand in for a trained adapter.
+// Same determinism as MakeRandomModel: each brick has its own PRNG stream (seeded from seed and the
+// target name), so its bytes do not depend on which other targets are selected.
+// Errors: InvalidArgument for rank < 1, a non-finite alpha, an empty glob (",,"), a glob that selects
+// no target of `base` (the message names it and gives example targets), or a malformed base config.
+Result<std::vector<BrickData>> MakeRandomLoras(const ModelConfig& base, const RandomLoraOptions& opts);
+
 }  // namespace brickrt

@@ -1,6 +1,7 @@
 // ReadPeftAdapter on small adapters written with the safetensors writer: both expert forms, lm_head,
 // rsLoRA and pattern alphas, BF16 and F32; then one test per kind of malformed adapter, asserting the
-// status code and that the one-line message names the file and the key.
+// status code and that the one-line message names the file and the key. Last, MakeRandomLoras ->
+// WritePeftAdapter -> ReadPeftAdapter gives the same bricks back, in both forms.
 #include "registry/peft_adapter.h"
 
 #include <gtest/gtest.h>
@@ -13,8 +14,10 @@
 #include <utility>
 #include <vector>
 
+#include "brick_compare.h"
 #include "core/json.h"
 #include "registry/safetensors.h"
+#include "registry/test_model.h"
 #include "small_model.h"
 #include "test_files.h"
 
@@ -357,6 +360,235 @@ TEST_F(PeftAdapterTest, UnsupportedDtype) {
 }
 
 TEST_F(PeftAdapterTest, EmptyAdapter) { ExpectError(StatusCode::kInvalidArgument, {File(), "no tensors"}); }
+
+// ---- MakeRandomLoras and WritePeftAdapter ----
+
+std::vector<BrickData> RandomLoras(const ModelConfig& base, const RandomLoraOptions& o) {
+  auto r = MakeRandomLoras(base, o);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r).value() : std::vector<BrickData>{};
+}
+
+std::vector<std::string> Targets(const std::vector<BrickData>& bricks) {
+  std::vector<std::string> t;
+  for (const BrickData& b : bricks) t.push_back(b.target);
+  return t;
+}
+
+bool SameTensor(const Tensor& x, const Tensor& y) {
+  return x.dtype() == y.dtype() && x.shape() == y.shape() && std::memcmp(x.data(), y.data(), x.nbytes()) == 0;
+}
+
+TEST_F(PeftAdapterTest, RandomLorasSelectTargetsDeterministically) {
+  RandomLoraOptions o;
+  o.rank = 4;
+  const std::vector<BrickData> mlp = RandomLoras(base_, o);  // default: every MLP expert's w1 and w2
+  ASSERT_EQ(mlp.size(), 2u * (6 + 4 + 5));
+  EXPECT_EQ(mlp[0].target, "L0.mlp.E0.w1");
+  EXPECT_EQ(mlp[1].target, "L0.mlp.E0.w2");
+  EXPECT_EQ(mlp.back().target, "L2.mlp.E4.w2");
+  for (const BrickData& b : mlp) {
+    EXPECT_EQ(b.kind, BrickKind::kLora);
+    EXPECT_EQ(b.Find("a")->dtype(), DType::kBF16);
+    EXPECT_EQ(Alpha(b), 16.0f);
+  }
+  EXPECT_EQ(mlp[1].layer, 0);
+  EXPECT_EQ(mlp[1].index, 0);
+  EXPECT_EQ(mlp[1].Find("a")->shape(), (Shape{4, 48}));
+  EXPECT_EQ(mlp[1].Find("b")->shape(), (Shape{32, 4}));
+
+  o.targets = "L1.attn.E?.wq, lm_head.weight,L2.mlp.E3.w1";
+  const std::vector<BrickData> some = RandomLoras(base_, o);
+  EXPECT_EQ(Targets(some), (std::vector<std::string>{"L1.attn.E0.wq", "L1.attn.E1.wq", "L1.attn.E2.wq", "L2.mlp.E3.w1",
+                                                     "lm_head.weight"}));
+  EXPECT_EQ(some.back().Find("b")->shape(), (Shape{50, 4}));
+  // A brick's bytes depend on the seed and its target only, not on what else is selected.
+  EXPECT_TRUE(SameTensor(*some[3].Find("a"), *mlp[2 * (6 + 4 + 3)].Find("a")));
+  EXPECT_TRUE(SameTensor(*some[3].Find("b"), *mlp[2 * (6 + 4 + 3)].Find("b")));
+  EXPECT_FALSE(SameTensor(*some[0].Find("a"), *some[1].Find("a")));
+  const std::vector<BrickData> again = RandomLoras(base_, o);
+  for (size_t i = 0; i < some.size(); ++i) EXPECT_TRUE(SameTensor(*some[i].Find("b"), *again[i].Find("b")));
+  o.seed = 2;
+  EXPECT_FALSE(SameTensor(*some[0].Find("a"), *RandomLoras(base_, o)[0].Find("a")));
+
+  // Scales: A ~ N(0, 1/in), B ~ 0.5·N(0, 1/r). Sampled from a few thousand values: within 10%.
+  o.targets = "lm_head.weight";
+  o.rank = 64;
+  o.dtype = DType::kF32;
+  const BrickData head = RandomLoras(base_, o).at(0);
+  auto rms = [](const Tensor& t) {
+    double s = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t.data_as<float>()[i]) * t.data_as<float>()[i];
+    return std::sqrt(s / static_cast<double>(t.numel()));
+  };
+  EXPECT_NEAR(rms(*head.Find("a")), 1 / std::sqrt(32.0), 0.1 / std::sqrt(32.0));
+  EXPECT_NEAR(rms(*head.Find("b")), 0.5 / 8, 0.05 / 8);
+}
+
+TEST_F(PeftAdapterTest, RandomLorasSkipRemovedExperts) {
+  base_.att_removed = {{}, {}, {}};
+  base_.mlp_removed = {{}, {1, 3}, {}};
+  RandomLoraOptions o;
+  o.targets = "L1.mlp.*";
+  EXPECT_EQ(Targets(RandomLoras(base_, o)),
+            (std::vector<std::string>{"L1.mlp.E0.w1", "L1.mlp.E0.w2", "L1.mlp.E2.w1", "L1.mlp.E2.w2"}));
+  o.targets = "L1.mlp.E3.*";
+  auto r = MakeRandomLoras(base_, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("removed"), std::string::npos) << r.status().message();
+}
+
+TEST_F(PeftAdapterTest, RandomLorasBadOptions) {
+  RandomLoraOptions o;
+  for (const char* globs : {"L9.mlp.*", "L0.mlp.E0.w1,mlp.*", "L0.attn.E0.w1"}) {
+    SCOPED_TRACE(globs);
+    o.targets = globs;
+    auto r = MakeRandomLoras(base_, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    // Names the glob that selects nothing and shows what targets look like.
+    const std::string glob = std::string(globs).substr(std::string(globs).rfind(',') + 1);
+    EXPECT_NE(r.status().message().find("'" + glob + "'"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("L0.mlp.E0.w1"), std::string::npos) << r.status().message();
+  }
+  for (const char* globs : {"", "L0.mlp.E0.w1,,lm_head.weight", "lm_head.weight,"}) {
+    SCOPED_TRACE(globs);
+    o.targets = globs;
+    auto r = MakeRandomLoras(base_, o);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("empty glob"), std::string::npos) << r.status().message();
+  }
+  o.targets = "*";
+  o.rank = 0;
+  EXPECT_EQ(MakeRandomLoras(base_, o).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Write, read back, compare byte for byte (same targets, layers, indices, tensors, alpha).
+TEST_F(PeftAdapterTest, WritePeftAdapterRoundTrips) {
+  for (const DType dt : {DType::kBF16, DType::kF32}) {
+    for (const bool stacked : {false, true}) {
+      SCOPED_TRACE(std::string(DTypeName(dt)) + (stacked ? " stacked" : " per-expert"));
+      RandomLoraOptions o;
+      o.targets = "*";  // every projection of every expert and the lm head
+      o.rank = 3;
+      o.alpha = 0.1f;  // not an integer: lora_alpha must come back as the same float
+      o.dtype = dt;
+      const std::vector<BrickData> loras = RandomLoras(base_, o);
+      ASSERT_EQ(loras.size(), 2u * (4 + 3 + 5 + 6 + 4 + 5) + 1);
+      const std::string dir = Path(std::string("rt-") + DTypeName(dt) + (stacked ? "-s" : "-p"));
+      PeftWriteOptions w;
+      w.stacked = stacked;
+      w.base_model_name = "small@1";
+      ASSERT_TRUE(WritePeftAdapter(dir, loras, base_, w).ok());
+      auto back = ReadPeftAdapter(dir, base_);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      testing::ExpectSameBricks(loras, *back);
+      for (size_t i = 0; i < loras.size(); ++i) {
+        EXPECT_EQ((*back)[i].layer, loras[i].layer);
+        EXPECT_EQ((*back)[i].index, loras[i].index);
+      }
+
+      // The form on disk: stacked [E, r, in] keys, or one key per expert.
+      auto file = SafetensorsFile::Open(dir + "/adapter_model.safetensors");
+      ASSERT_TRUE(file.ok()) << file.status().ToString();
+      const StTensorInfo* a = file->Find(std::string(kP) + "2.mlpf.experts.lora_A.weight");
+      const StTensorInfo* a4 = file->Find(std::string(kP) + "2.mlpf.experts.4.lora_A.weight");
+      EXPECT_EQ(file->tensors().size(), stacked ? 2u * (4 * 3 + 1) : 2 * loras.size());
+      EXPECT_EQ(a != nullptr, stacked);
+      EXPECT_EQ(a4 != nullptr, !stacked);
+      if (a != nullptr) {
+        EXPECT_EQ(a->shape, (Shape{5, 3, 32}));
+      }
+      EXPECT_NE(file->Find("base_model.model.lm_head.lora_B.weight"), nullptr);
+      auto cfg = ParseJson(testing::ReadBytes(dir + "/adapter_config.json"));
+      ASSERT_TRUE(cfg.ok());
+      EXPECT_EQ(cfg->Find("peft_type")->as_string(), "LORA");
+      EXPECT_EQ(*cfg->Find("r")->as_int64(), 3);
+      EXPECT_EQ(cfg->Find("base_model_name_or_path")->as_string(), "small@1");
+      EXPECT_EQ(DumpJson(*cfg->Find("target_modules")),
+                R"(["lm_head","mlpf.experts","mlpf.output_experts","q_proj.experts","q_proj.output_experts"])");
+    }
+  }
+}
+
+// A submodel base: the layer with removed experts falls back to per-expert keys in the stacked form,
+// and the adapter reads back against the submodel.
+TEST_F(PeftAdapterTest, WritePeftAdapterStackedSkipsLayersWithRemovedExperts) {
+  base_.att_removed = {{}, {}, {}};
+  base_.mlp_removed = {{}, {2}, {}};
+  RandomLoraOptions o;
+  o.targets = "L1.mlp.*,L2.mlp.*.w2";
+  o.dtype = DType::kF32;
+  const std::vector<BrickData> loras = RandomLoras(base_, o);
+  ASSERT_EQ(loras.size(), 2u * 3 + 5);
+  PeftWriteOptions w;
+  w.stacked = true;
+  ASSERT_TRUE(WritePeftAdapter(dir_a_, loras, base_, w).ok());
+  auto back = ReadPeftAdapter(dir_a_, base_);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  testing::ExpectSameBricks(loras, *back);
+  auto file = SafetensorsFile::Open(File());
+  ASSERT_TRUE(file.ok());
+  EXPECT_NE(file->Find(std::string(kP) + "1.mlpf.experts.3.lora_A.weight"), nullptr);
+  EXPECT_NE(file->Find(std::string(kP) + "2.mlpf.output_experts.lora_B.weight"), nullptr);
+}
+
+TEST_F(PeftAdapterTest, WritePeftAdapterRefusesMixedRanksAndAlphas) {
+  RandomLoraOptions o;
+  o.targets = "L0.mlp.E0.w1";
+  std::vector<BrickData> loras = RandomLoras(base_, o);
+  o.targets = "L1.mlp.E0.w1";
+  o.rank = 4;
+  loras.push_back(RandomLoras(base_, o).at(0));
+  Status st = WritePeftAdapter(Path("mixed"), loras, base_);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  for (const char* needle : {"L1.mlp.E0.w1", "rank 4", "L0.mlp.E0.w1", "one r and one lora_alpha"})
+    EXPECT_NE(st.message().find(needle), std::string::npos) << needle << " not in: " << st.message();
+  EXPECT_FALSE(std::filesystem::exists(Path("mixed"))) << "nothing is written on error";
+
+  o.rank = 8;
+  o.alpha = 32;
+  loras.back() = RandomLoras(base_, o).at(0);
+  st = WritePeftAdapter(Path("mixed"), loras, base_);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("lora_alpha"), std::string::npos) << st.message();
+}
+
+TEST_F(PeftAdapterTest, WritePeftAdapterRefusesBadInput) {
+  RandomLoraOptions o;
+  o.targets = "L0.mlp.E5.w1";
+  const std::vector<BrickData> good = RandomLoras(base_, o);
+  auto expect = [&](const std::vector<BrickData>& loras, const std::string& dir, const std::string& needle) {
+    const Status st = WritePeftAdapter(dir, loras, base_);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find(needle), std::string::npos) << needle << " not in: " << st.message();
+  };
+  expect({}, Path("x"), "no loras");
+  expect({good[0], good[0]}, Path("x"), "two loras");
+  std::vector<BrickData> bad = good;
+  bad[0].target = "L0.mlp.E5.w3";
+  expect(bad, Path("x"), "L0.mlp.E5.w3");
+  bad = good;
+  bad[0].index = 4;
+  expect(bad, Path("x"), "disagree");
+  ModelConfig small = base_;
+  small.n_mlp_experts[0] = 5;  // the lora is for expert 5
+  EXPECT_EQ(WritePeftAdapter(Path("x"), good, small).code(), StatusCode::kInvalidArgument);
+  small = base_;
+  small.ffd_hidden = 40;
+  EXPECT_EQ(WritePeftAdapter(Path("x"), good, small).code(), StatusCode::kInvalidArgument);
+  bad = good;
+  bad[0].tensors[1].second = good[0].tensors[1].second.Clone();      // copies share storage
+  bad[0].tensors[1].second.mutable_data_as<uint16_t>()[7] = 0x7fc0;  // a BF16 NaN in b
+  expect(bad, Path("x"), "NaN");
+  EXPECT_FALSE(std::filesystem::exists(Path("x")));
+  // An existing, non-empty directory is refused; an empty one is used.
+  std::filesystem::create_directories(Path("full"));
+  WriteBytes(Path("full") + "/keep.txt", "mine");
+  expect(good, Path("full"), "not empty");
+  std::filesystem::create_directories(Path("empty"));
+  EXPECT_TRUE(WritePeftAdapter(Path("empty"), good, base_).ok());
+}
 
 }  // namespace
 }  // namespace brickrt
