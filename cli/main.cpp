@@ -30,6 +30,7 @@ const Command kCommands[] = {
     {"gc", brickrt::cli::GcCommand, "drop payload blobs no brick references (--vacuum shrinks the file)"},
     {"set-visibility", brickrt::cli::SetVisibilityCommand, "mark a brick or a model's bricks private or shared"},
     {"make-test-model", brickrt::cli::MakeTestModelCommand, "write a random ModuleFormer checkpoint (HF layout)"},
+    {"make-test-lora", brickrt::cli::MakeTestLoraCommand, "write a random PEFT LoRA adapter for a registry model"},
 };
 
 void PrintUsage(FILE* out) {
