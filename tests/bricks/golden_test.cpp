@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "bricks/generator.h"
 #include "bricks/session.h"
@@ -21,12 +22,51 @@ using testing::ReferenceDir;
 // errors are ~1e-5; 1e-3 is the issue's bound and leaves room for summation order.
 constexpr float kLogitTolerance = 1e-3f;
 
+std::vector<std::vector<int64_t>> PerLayerIds(const JsonValue& arr) {
+  std::vector<std::vector<int64_t>> out;
+  for (const JsonValue& layer : arr.as_array()) {
+    std::vector<int64_t>& ids = out.emplace_back();
+    for (const JsonValue& id : layer.as_array()) ids.push_back(*id.as_int64());
+  }
+  return out;
+}
+
+// A submodel case (submodel.json: base case, removed experts per layer, top-k) runs the base case's
+// checkpoint with the removal in its config and without the removed experts' bricks; the reference
+// computed it by deleting those experts from the checkpoint.
+void ApplySubmodel(const std::string& dir, LoadedCheckpoint* ckpt) {
+  auto sub = ParseJson(ReadFile(dir + "/submodel.json"));
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  ModelConfig& cfg = ckpt->config;
+  cfg.att_removed = PerLayerIds(*sub->Find("att_removed"));
+  cfg.mlp_removed = PerLayerIds(*sub->Find("mlp_removed"));
+  cfg.k_att = static_cast<int>(*sub->Find("k_att")->as_int64());
+  cfg.k_mlp = static_cast<int>(*sub->Find("k_mlp")->as_int64());
+  std::vector<BrickData> kept;
+  for (BrickData& b : ckpt->bricks) {
+    const bool att = b.kind == BrickKind::kAttnExpert;
+    if ((att || b.kind == BrickKind::kMlpExpert) && cfg.IsRemoved(att, b.layer, b.index)) continue;
+    kept.push_back(std::move(b));
+  }
+  ckpt->bricks = std::move(kept);
+}
+
 class GoldenTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     dir_ = ReferenceDir(GetParam());
-    auto ckpt = LoadHfCheckpoint(dir_);
+    const bool submodel = std::filesystem::exists(dir_ + "/submodel.json");
+    std::string base = dir_;
+    if (submodel) {
+      auto sub = ParseJson(ReadFile(dir_ + "/submodel.json"));
+      ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+      base = ReferenceDir(sub->Find("base")->as_string());
+    }
+    auto ckpt = LoadHfCheckpoint(base);
     ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+    if (submodel) {
+      ASSERT_NO_FATAL_FAILURE(ApplySubmodel(dir_, &*ckpt));
+    }
     auto model = Model::Build(ckpt->config, std::move(ckpt->bricks));
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     model_ = *model;
@@ -108,7 +148,8 @@ TEST_P(GoldenTest, CachedGreedyDecodeMatchesReferenceRecomputation) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, GoldenTest, ::testing::Values("bf16", "f32", "ragged"));
+// "pruned": the ragged case with experts removed and top-k changed (a submodel, issue #4).
+INSTANTIATE_TEST_SUITE_P(Reference, GoldenTest, ::testing::Values("bf16", "f32", "ragged", "pruned"));
 
 }  // namespace
 }  // namespace brickrt

@@ -56,6 +56,16 @@ LORA_CASES = [
 ]
 
 
+# Submodel cases: a base case's checkpoint with experts removed (per-layer lists of ids) and top-k
+# changed. Golden logits come from the base model with those experts deleted (delete_experts); the
+# C++ side runs the base checkpoint with the removal in its config. The removal sets are fixed (no
+# seed to bump), so the routing gaps are asserted instead.
+PRUNED_CASES = [
+    dict(name="pruned", base="ragged", att_removed=[[1], [], [0, 3]], mlp_removed=[[2, 5], [0], [6]],
+         k_att=2, k_mlp=2),
+]
+
+
 def make_config(c):
     n_layer = len(c["att_experts"])
     V = c["vocab"]
@@ -327,6 +337,49 @@ def build_lora_case(c, out):
     return meta
 
 
+def build_pruned_case(c, out):
+    d = os.path.join(out, c["name"])
+    base_dir = os.path.join(out, c["base"])
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    with open(os.path.join(base_dir, "prompts.json")) as f:
+        prompts = json.load(f)["prompts"]
+    base = ref.Model.from_dir(base_dir)
+    model = ref.delete_experts(base, c["att_removed"], c["mlp_removed"], c["k_att"], c["k_mlp"])
+    greedy_res, min_ggap, min_rgap, where = [], float("inf"), float("inf"), None
+    for pi, p in enumerate(prompts):
+        new, gaps = ref.greedy(model, p, N_GREEDY, return_gaps=True)
+        greedy_res.append({"prompt_index": pi, "n": N_GREEDY, "tokens": new})
+        min_ggap = min(min_ggap, min(gaps))
+        trace = []
+        ref.forward(model, p + new[:-1], trace=trace)
+        (g, w), _ = router_gaps(trace, model.k_att, model.k_mlp)
+        if g < min_rgap:
+            min_rgap, where = g, dict(w, prompt_index=pi)
+    print("case %-7s (from %s): router gap %.3e, greedy gap %.3e"
+          % (c["name"], c["base"], min_rgap, min_ggap))
+    assert min_rgap >= MIN_ROUTER_GAP and min_ggap >= MIN_GREEDY_GAP, "near-tie: choose other removals"
+    for name in ("prompts.json",):
+        shutil.copy(os.path.join(base_dir, name), os.path.join(d, name))
+    with open(os.path.join(d, "submodel.json"), "w") as f:
+        json.dump({k: c[k] for k in ("base", "att_removed", "mlp_removed", "k_att", "k_mlp")}, f, indent=2)
+        f.write("\n")
+    for pi, p in enumerate(prompts):
+        logits = ref.forward(model, p)
+        assert np.max(np.abs(logits - ref.forward(base, p))) > 1e-1, "the removal does not change the logits"
+        np.save(os.path.join(d, "logits_%d.npy" % pi), logits.astype(np.float32))
+    with open(os.path.join(d, "greedy.json"), "w") as f:
+        json.dump({"n": N_GREEDY, "greedy": greedy_res}, f)
+        f.write("\n")
+    meta = dict(case=c["name"], base=c["base"], seed=0, min_router_gap=min_rgap, min_router_gap_at=where,
+                min_greedy_logit_gap=min_ggap)
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    return meta
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
@@ -346,6 +399,10 @@ def main():
         if args.case and c["name"] not in args.case:
             continue
         metas.append(build_lora_case(c, args.out))
+    for c in PRUNED_CASES:
+        if args.case and c["name"] not in args.case:
+            continue
+        metas.append(build_pruned_case(c, args.out))
     for m in metas:
         print("%-7s seed %d  min router gap %.4e  min greedy logit gap %.4e"
               % (m["case"], m["seed"], m["min_router_gap"], m["min_greedy_logit_gap"]))

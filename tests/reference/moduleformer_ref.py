@@ -277,6 +277,28 @@ def merge_loras(model):
     return merged
 
 
+def delete_experts(model, att_removed, mlp_removed, k_att=None, k_mlp=None):
+    """A copy of model with experts deleted, as from a checkpoint: per layer, the listed expert ids'
+    slices of the expert weights and rows of the router's output layer are removed and the survivors
+    keep their order (renumbered 0..).  This is the definition a submodel's removal must match: a
+    removed expert's logit leaves the softmax.  k_att / k_mlp optionally change top-k."""
+    import copy
+    pruned = copy.deepcopy(model)
+    for L, ra, rm in zip(pruned.layers, att_removed, mlp_removed):
+        ka = [e for e in range(L.E_att) if e not in set(ra)]
+        km = [e for e in range(L.E_mlp) if e not in set(rm)]
+        L.wq, L.wo, L.ag_w2 = L.wq[ka], L.wo[ka], L.ag_w2[ka]
+        L.w1, L.w2, L.mg_w2 = L.w1[km], L.w2[km], L.mg_w2[km]
+        L.E_att, L.E_mlp = len(ka), len(km)
+    if k_att is not None:
+        pruned.k_att = k_att
+    if k_mlp is not None:
+        pruned.k_mlp = k_mlp
+    for L in pruned.layers:
+        assert 1 <= pruned.k_att <= L.E_att and 1 <= pruned.k_mlp <= L.E_mlp
+    return pruned
+
+
 # --------------------------------------------------------------------------------------
 # Elementary functions
 # --------------------------------------------------------------------------------------
