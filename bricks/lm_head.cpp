@@ -1,8 +1,6 @@
 // LM head: one GEMM/GEMV over the transposed weight, then the loras' low-rank terms if any.
 #include "bricks/lm_head.h"
 
-#include <vector>
-
 #include "bricks/norm.h"
 
 namespace brickrt {
@@ -22,15 +20,9 @@ Result<LmHead> LmHead::WithLora(const BrickData& lora, double scale) const {
   return h;
 }
 
-void LmHead::Forward(const float* x, int64_t M, float* logits, ThreadPool* pool) const {
+void LmHead::Forward(const float* x, int64_t M, float* logits, float* lora_scratch, ThreadPool* pool) const {
   kernels::MatmulPacked(x, M, w_, logits, pool);
-  if (lora_.empty()) return;
-  // Session::Forward passes the head no workspace, hence a per-thread buffer (grown, never shrunk:
-  // the same pattern as the row-major matmul's partial sums in kernels/cpu/matmul.cpp).
-  thread_local std::vector<float> scratch;
-  const auto need = static_cast<size_t>(M * MaxLoraRank(lora_));
-  if (scratch.size() < need) scratch.resize(need);
-  AddLoras(lora_, x, M, logits, scratch.data(), pool);
+  AddLoras(lora_, x, M, logits, lora_scratch, pool);  // an empty loop without loras
 }
 
 }  // namespace brickrt

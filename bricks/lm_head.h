@@ -24,7 +24,8 @@ class LmHead {
   // x F32 [M, D] -> logits F32 [M, V]. With loras, their x·Aᵀ rows go to a per-thread buffer that
   // grows to the largest M once and is then reused (the caller passes no workspace), so decode
   // does not allocate after its first step.
-  void Forward(const float* x, int64_t M, float* logits, ThreadPool* pool) const;
+  // lora_scratch F32 [M, MaxLoraRank(lora())] (may be nullptr without loras).
+  void Forward(const float* x, int64_t M, float* logits, float* lora_scratch, ThreadPool* pool) const;
 
  private:
   kernels::PackedMatrix w_;  // storage dtype, K = D, N = V (packed from nn.Linear's [V, D] once at load)

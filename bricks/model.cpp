@@ -152,6 +152,12 @@ Status Model::AttachLora(const LoraAttachment& lora) {
   return Status::Ok();
 }
 
+int64_t Model::MaxLoraRank() const {
+  int64_t r = brickrt::MaxLoraRank(lm_head_.lora());
+  for (const Layer& l : layers_) r = std::max(r, l.lora_rank);
+  return r;
+}
+
 int64_t Model::ActiveWeightBytesPerToken() const {
   const int64_t es = static_cast<int64_t>(DTypeSize(cfg_.dtype));
   const int64_t D = cfg_.n_embd, A = cfg_.att_hidden, F = cfg_.ffd_hidden, G = cfg_.gating_size;

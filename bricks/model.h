@@ -55,6 +55,8 @@ class Model {
   const LmHead& lm_head() const { return lm_head_; }
   // Number of loras attached at Build.
   int64_t lora_count() const { return lora_count_; }
+  // The largest LoRA rank attached anywhere (layers and lm head), 0 without: sizes Workspace::lora.
+  int64_t MaxLoraRank() const;
 
   // Bytes of weights one token reads in decode: routers, k_att + k_mlp experts per layer, norms,
   // one embedding row and the whole lm_head (the decode roofline's numerator, without the cache).

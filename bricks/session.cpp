@@ -13,7 +13,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& opts,
     : model_(std::move(model)),
       opts_(opts),
       pool_(pool),
-      ws_(model_->config(), opts.max_step_tokens, opts.max_context, pool ? pool->size() : 1) {
+      ws_(model_->config(), opts.max_step_tokens, opts.max_context, pool ? pool->size() : 1, model_->MaxLoraRank()) {
   const auto n = static_cast<size_t>(opts.max_step_tokens);
   row_seq_.resize(n);
   row_token_.resize(n);
@@ -31,13 +31,13 @@ constexpr int kMaxSequences = 1 << 16;
 constexpr int64_t kMaxTokens = int64_t{1} << 24;
 }  // namespace
 
-int64_t Session::PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts, int n_threads) {
+int64_t Session::PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts, int n_threads, int64_t lora_rank) {
   // All operands are capped by Create (sizes < 2^24, counts < 2^16), so this cannot overflow.
   const double d = static_cast<double>(cfg.n_embd);
   const double cache = static_cast<double>(cfg.n_layer) * static_cast<double>(opts.max_context) * d * 4;
   const double rows = static_cast<double>(opts.max_step_tokens);
   const double width = 4 * d + static_cast<double>(cfg.att_hidden) * 2 + static_cast<double>(cfg.ffd_hidden) +
-                       static_cast<double>(cfg.gating_size) + 64;
+                       static_cast<double>(cfg.gating_size) + static_cast<double>(lora_rank) + 64;
   const double ws = rows * width * 4 + static_cast<double>(opts.max_context) * 4 * n_threads;
   const double total = ws + cache * opts.max_sequences;
   return total > 9e18 ? INT64_MAX : static_cast<int64_t>(total);
@@ -52,7 +52,7 @@ Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> mo
                            std::to_string(kMaxTokens) + "] tokens");
   if (opts.max_step_tokens < 1 || opts.max_step_tokens > kMaxTokens)
     return InvalidArgument("tokens per step must be in [1, " + std::to_string(kMaxTokens) + "]");
-  const int64_t need = PlannedBytes(model->config(), opts, pool ? pool->size() : 1);
+  const int64_t need = PlannedBytes(model->config(), opts, pool ? pool->size() : 1, model->MaxLoraRank());
   const int64_t have = PhysicalMemoryBytes();
   if (have > 0 && need > have) {
     return OutOfRange("a session for " + std::to_string(opts.max_sequences) + " sequence(s) of up to " +
@@ -159,7 +159,7 @@ Status Session::Forward(std::span<const SequenceChunk> chunks, bool all_position
     if (out_rows_[i] != i) std::memcpy(h + i * D, h + out_rows_[i] * D, static_cast<size_t>(D) * sizeof(float));
   }
   model_->ln_f().Apply(h, n_out, x);
-  model_->lm_head().Forward(x, n_out, logits, pool_);
+  model_->lm_head().Forward(x, n_out, logits, ws_.lora.empty() ? nullptr : ws_.lora.mutable_data_as<float>(), pool_);
   return Status::Ok();
 }
 

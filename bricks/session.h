@@ -60,7 +60,8 @@ class Session {
   // Bytes of KV cache currently allocated (live and reusable slots).
   int64_t CacheBytes() const;
   // Bytes Create would allocate up front plus one cache per sequence.
-  static int64_t PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts, int n_threads);
+  static int64_t PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts, int n_threads,
+                              int64_t lora_rank = 0);
 
  private:
   Status Validate(std::span<const SequenceChunk> chunks) const;

@@ -3,11 +3,13 @@
 
 #include <algorithm>
 
+#include "core/status.h"
 #include "kernels/cpu/stickbreak.h"
 
 namespace brickrt {
 
-Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int n_threads) : max_rows(rows) {
+Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int n_threads, int64_t lora_rank)
+    : max_rows(rows) {
   const int64_t D = cfg.n_embd, A = cfg.att_hidden, F = cfg.ffd_hidden, G = cfg.gating_size;
   int64_t e_max = 1;
   for (int64_t e : cfg.n_att_experts) e_max = std::max(e_max, e);
@@ -28,10 +30,11 @@ Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int
   positions.resize(static_cast<size_t>(rows));
   attn_scratch = Tensor(DType::kF32, {std::max<int64_t>(1, kernels::StickBreakWorkspaceFloats(max_keys, n_threads))});
   groups.Reserve(pairs, e_max);
+  if (lora_rank > 0) lora = Tensor(DType::kF32, {rows, lora_rank});
 }
 
 float* Workspace::LoraScratch(int64_t rank) {
-  if (lora.empty() || lora.dim(1) < rank) lora = Tensor(DType::kF32, {max_rows, rank});
+  BRICK_ASSERT(!lora.empty() && rank <= lora.dim(1), "LoRA rank beyond the workspace's (sized from Model::MaxLoraRank)");
   return lora.mutable_data_as<float>();
 }
 

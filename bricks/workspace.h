@@ -12,7 +12,8 @@
 namespace brickrt {
 
 struct Workspace {
-  Workspace(const ModelConfig& cfg, int64_t max_rows, int64_t max_keys, int n_threads);
+  // lora_rank: the largest LoRA rank of the model's attachments (Model::MaxLoraRank), 0 without.
+  Workspace(const ModelConfig& cfg, int64_t max_rows, int64_t max_keys, int n_threads, int64_t lora_rank = 0);
 
   int64_t max_rows = 0;
   Tensor hidden;        // F32 [R, D]   residual stream
@@ -27,12 +28,9 @@ struct Workspace {
   std::vector<int64_t> positions;  // [R] absolute position of each gathered row
   Tensor attn_scratch;  // F32 [StickBreakWorkspaceFloats(max_keys, threads)]
   ExpertGroups groups;
-  Tensor lora;          // F32 [R, r]  LoRA rows x·Aᵀ (bricks/lora.h); empty until LoraScratch asks
+  Tensor lora;          // F32 [R, r_max]  LoRA rows x·Aᵀ (bricks/lora.h); empty without LoRAs
 
-  // lora with at least `rank` columns for max_rows rows. Grows (allocates) only when a layer's largest
-  // LoRA rank exceeds what it holds; the blocks ask for the layer's largest rank whether or not those
-  // experts are routed to, so every growth happens in a session's first step and decode does not
-  // allocate. (The workspace is sized from the config, which does not know the attachments.)
+  // The LoRA scratch for up to max_rows rows of rank <= the workspace's lora_rank (asserted).
   float* LoraScratch(int64_t rank);
 };
 

@@ -19,7 +19,8 @@ int64_t PayloadBytes(const std::vector<BrickRecord>& records) {
 std::string TargetBrickName(const BrickData& lora) { return lora.target.substr(0, lora.target.rfind('.')); }
 
 // Folds `lora` into the brick it targets, in place in `bricks`.
-Status MergeInto(std::vector<BrickData>& bricks, const BrickData& lora, double scale) {
+Status MergeInto(std::vector<BrickData>& bricks, const BrickData& lora, double scale, const ModelConfig& cfg) {
+  BRICK_RETURN_IF_ERROR(CheckMergeable(lora, cfg));
   const std::string target = TargetBrickName(lora);
   for (BrickData& b : bricks) {
     if (b.kind == BrickKind::kLora || b.Name() != target) continue;
@@ -63,7 +64,7 @@ Result<LoadedModel> LoadComposition(const Registry& reg, const Composition& c) {
     out.bytes_read += PayloadBytes(p.bricks);
     for (BrickData& lora : plugin_bricks) {
       if (p.merge) {
-        Status st = MergeInto(bricks, lora, p.scale);
+        Status st = MergeInto(bricks, lora, p.scale, c.config);
         if (!st.ok()) return st.WithContext(p.plugin.Ref());
       } else {
         loras.push_back({std::move(lora), p.scale});
@@ -118,6 +119,7 @@ Result<ImportResult> SaveComposition(Registry& reg, const Composition& c) {
     JsonValue ops = JsonValue::MakeArray();
     for (size_t j = 0; j < merge.loras.size(); ++j) {
       BRICK_ASSIGN_OR_RETURN(BrickData lora, reg.LoadBrick(*merge.loras[j]));
+      BRICK_RETURN_IF_ERROR(CheckMergeable(lora, c.config));
       BRICK_ASSIGN_OR_RETURN(d.data, MergeLora(d.data, lora, merge.scales[j]));
       any_private = any_private || merge.loras[j]->visibility == Visibility::kPrivate;
       JsonValue op = JsonValue::MakeObject();
