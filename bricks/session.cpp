@@ -13,7 +13,8 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& opts,
     : model_(std::move(model)),
       opts_(opts),
       pool_(pool),
-      ws_(model_->config(), opts.max_step_tokens, opts.max_context, pool ? pool->size() : 1, model_->MaxLoraRank()) {
+      ws_(model_->config(), opts.max_step_tokens, opts.max_context, pool ? pool->size() : 1,
+          model_->MaxLoraRank()) {
   const auto n = static_cast<size_t>(opts.max_step_tokens);
   row_seq_.resize(n);
   row_token_.resize(n);
@@ -159,7 +160,8 @@ Status Session::Forward(std::span<const SequenceChunk> chunks, bool all_position
     if (out_rows_[i] != i) std::memcpy(h + i * D, h + out_rows_[i] * D, static_cast<size_t>(D) * sizeof(float));
   }
   model_->ln_f().Apply(h, n_out, x);
-  model_->lm_head().Forward(x, n_out, logits, ws_.lora.empty() ? nullptr : ws_.lora.mutable_data_as<float>(), pool_);
+  float* lora_scratch = ws_.lora.empty() ? nullptr : ws_.lora.mutable_data_as<float>();
+  model_->lm_head().Forward(x, n_out, logits, lora_scratch, pool_);
   return Status::Ok();
 }
 

@@ -34,7 +34,8 @@ Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int
 }
 
 float* Workspace::LoraScratch(int64_t rank) {
-  BRICK_ASSERT(!lora.empty() && rank <= lora.dim(1), "LoRA rank beyond the workspace's (sized from Model::MaxLoraRank)");
+  BRICK_ASSERT(!lora.empty() && rank <= lora.dim(1),
+               "LoRA rank beyond the workspace's (sized from Model::MaxLoraRank)");
   return lora.mutable_data_as<float>();
 }
 

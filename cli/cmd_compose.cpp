@@ -117,12 +117,17 @@ void PrintTable(const Composition& c) {
     std::printf("\n");
   }
   std::printf("params: %s total (%s of the base's %s), %s active per token\n",
-              Human(static_cast<double>(c.params_total), "").c_str(), Percent(c.params_total, c.base_params_total).c_str(),
+              Human(static_cast<double>(c.params_total), "").c_str(),
+              Percent(c.params_total, c.base_params_total).c_str(),
               Human(static_cast<double>(c.base_params_total), "").c_str(),
               Human(static_cast<double>(c.params_active), "").c_str());
-  std::printf("bytes to load: %s (%s of the base's %s), %zu bricks\n",
+  size_t loras = 0;
+  for (const PluginPlan& p : c.plugins) loras += p.bricks.size();
+  std::printf("bytes to load: %s (%s of the base's %s): %zu bricks",
               Human(static_cast<double>(c.bytes_to_load), "B").c_str(), Percent(c.bytes_to_load, c.base_bytes).c_str(),
               Human(static_cast<double>(c.base_bytes), "B").c_str(), c.bricks.size());
+  if (loras > 0) std::printf(" + %zu loras", loras);
+  std::printf("\n");
 }
 
 }  // namespace

@@ -147,10 +147,10 @@ void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds,
     for (size_t j = 0; j < g.generated[i].size(); ++j) std::printf("%s%d", j ? " " : "", g.generated[i][j]);
     std::printf("\n");
   }
-  std::fprintf(stderr, "load %.2f s | prefill %lld tokens, %.1f tok/s | decode %lld tokens, %.1f tok/s | %.0f MiB\n",
-               load_seconds, static_cast<long long>(g.prefill_tokens), prefill_tps,
-               static_cast<long long>(g.decode_tokens), decode_tps,
-               static_cast<double>(ResidentAnonBytes()) / (1 << 20));
+  std::fprintf(
+      stderr, "load %.2f s | prefill %lld tokens, %.1f tok/s | decode %lld tokens, %.1f tok/s | %.0f MiB resident\n",
+      load_seconds, static_cast<long long>(g.prefill_tokens), prefill_tps, static_cast<long long>(g.decode_tokens),
+      decode_tps, static_cast<double>(ResidentAnonBytes()) / (1 << 20));
 }
 
 // Loads the model from a checkpoint directory or from the registry; *manifest gets NAME@VERSION for
@@ -169,8 +169,9 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
   if (!r.spec.empty()) {
     BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ReadSubmodelSpec(r.spec));
     BRICK_ASSIGN_OR_RETURN(Composition c, Compose(*reg, spec));
-    if (tty) std::fprintf(stderr, "loading %s (from %s) from %s ...\n", r.spec.c_str(), c.base.Ref().c_str(),
-                          reg->path().c_str());
+    if (tty)
+      std::fprintf(stderr, "loading %s (from %s) from %s ...\n", r.spec.c_str(), c.base.Ref().c_str(),
+                   reg->path().c_str());
     BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(*reg, c));
     *manifest = c.name.empty() ? r.spec : c.name;
     return loaded.model;

@@ -112,7 +112,8 @@ class Composer {
           for (int64_t e = 0; e < n; ++e) {
             const bool listed = experts.Contains(e);
             const bool drop = sel.mode == ExpertSelection::Mode::kDrop ? listed : !listed;
-            if (drop && !std::binary_search(r.begin(), r.end(), e)) r.insert(std::upper_bound(r.begin(), r.end(), e), e);
+            if (drop && !std::binary_search(r.begin(), r.end(), e))
+              r.insert(std::upper_bound(r.begin(), r.end(), e), e);
           }
           if (static_cast<int64_t>(r.size()) == n)
             return Error(sub, "layer " + std::to_string(l) + " would keep no " + what + " expert");
@@ -192,8 +193,8 @@ class Composer {
       const std::string tensor = dot == std::string::npos ? "" : target.substr(dot + 1);
       const BrickRecord* t = FindTarget(brick_rel);
       if (lora.kind != BrickKind::kLora || t == nullptr) {
-        return Error(key, plugin.Ref() + ": lora " + lora.Ref() + " targets " + target + ", which " +
-                              c_.base.Ref() + " does not have");
+        return Error(key, plugin.Ref() + ": lora " + lora.Ref() + " targets " + target + ", which " + c_.base.Ref() +
+                              " does not have");
       }
       BRICK_RETURN_IF_ERROR(CheckLoraShape(key, lora, *t, tensor));
       if (!Kept(*t)) {

@@ -34,10 +34,10 @@ struct LayerPlan {
 };
 
 struct Composition {
-  std::string name;         // the spec's `name` (empty when it has none)
-  std::string source_path;  // the spec file
-  ManifestRecord base;      // the resolved base manifest
-  ModelConfig config;       // base config with the spec's top_k and removals
+  std::string name;                 // the spec's `name` (empty when it has none)
+  std::string source_path;          // the spec file
+  ManifestRecord base;              // the resolved base manifest
+  ModelConfig config;               // base config with the spec's top_k and removals
   std::vector<BrickRecord> bricks;  // kept base bricks, in base manifest order
   std::vector<PluginPlan> plugins;  // spec order
   std::optional<PlacementSpec> placement;
@@ -46,7 +46,7 @@ struct Composition {
   // Parameters (elements) of the kept bricks and attached loras, and those one token reads in decode
   // (embedding row, norms, routers, top-k experts of each layer, lm head, loras on what it reads).
   int64_t params_total = 0, params_active = 0;
-  int64_t bytes_to_load = 0;  // payload bytes read from the registry (kept bricks + plugin bricks)
+  int64_t bytes_to_load = 0;                      // payload bytes read from the registry (kept bricks + plugin bricks)
   int64_t base_params_total = 0, base_bytes = 0;  // the same for the whole base model
 };
 

@@ -1,6 +1,7 @@
 // Row <-> record conversions shared by the registry's source files: brick and manifest rows, the
 // stored config JSON, names, times and the event log.
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <ctime>
@@ -45,6 +46,12 @@ std::string NowUtc() {
 
 namespace {
 
+// The config's per-layer removed-expert lists with their JSON keys (submodels, issue #4).
+template <typename Config>
+auto RemovedLists(Config& c) {
+  return std::array{std::pair{"att_removed", &c.att_removed}, std::pair{"mlp_removed", &c.mlp_removed}};
+}
+
 JsonValue IntArray(const std::vector<int64_t>& v) {
   JsonValue a = JsonValue::MakeArray();
   for (int64_t x : v) a.Append(JsonValue::Int(x));
@@ -73,7 +80,7 @@ std::string ConfigToJson(const ModelConfig& c) {
   o.Set("dtype", JsonValue::String(DTypeName(c.dtype)));
   // Written only for submodels, so a full model's config string (compared on re-import) is unchanged.
   if (c.HasRemovals()) {
-    for (const auto& [key, lists] : {std::pair{"att_removed", &c.att_removed}, std::pair{"mlp_removed", &c.mlp_removed}}) {
+    for (const auto& [key, lists] : RemovedLists(c)) {
       JsonValue a = JsonValue::MakeArray();
       for (const auto& l : *lists) a.Append(IntArray(l));
       o.Set(key, std::move(a));
@@ -136,7 +143,7 @@ Result<ModelConfig> ConfigFromJson(std::string_view json, const std::string& wha
   c.layer_norm_eps = static_cast<float>(eps->as_double());
   c.tie_word_embeddings = tie->as_bool();
   c.dtype = *dtype;
-  for (const auto& [key, lists] : {std::pair{"att_removed", &c.att_removed}, std::pair{"mlp_removed", &c.mlp_removed}}) {
+  for (const auto& [key, lists] : RemovedLists(c)) {
     const JsonValue* v = o.Find(key);
     if (v == nullptr) continue;
     if (!v->is_array() || static_cast<int64_t>(v->as_array().size()) != c.n_layer)

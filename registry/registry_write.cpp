@@ -150,7 +150,8 @@ Result<int64_t> InsertManifest(const sqlite::Db& db, const std::string& name, co
   BRICK_RETURN_IF_ERROR(st.Run());
   const int64_t id = db.LastInsertRowid();
   BRICK_ASSIGN_OR_RETURN(
-      sqlite::Stmt mb, db.Prepare("INSERT INTO manifest_bricks (manifest_id, ord, brick_id, scale) VALUES (?, ?, ?, ?)"));
+      sqlite::Stmt mb,
+      db.Prepare("INSERT INTO manifest_bricks (manifest_id, ord, brick_id, scale) VALUES (?, ?, ?, ?)"));
   for (size_t i = 0; i < content.brick_ids.size(); ++i) {
     const int64_t brick_id = content.brick_ids[i];
     mb.Reset();

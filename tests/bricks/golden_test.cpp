@@ -123,7 +123,8 @@ TEST_P(GoldenTest, BatchOfDifferentLengthsMatchesReference) {
   for (size_t k = 0; k < prompts_.size(); ++k) {
     auto golden = ReadNpyF32(dir_ + "/logits_" + std::to_string(k) + ".npy");
     ASSERT_TRUE(golden.ok());
-    std::vector<float> mine(logits.begin() + row * V, logits.begin() + (row + static_cast<int64_t>(prompts_[k].size())) * V);
+    std::vector<float> mine(logits.begin() + row * V,
+                            logits.begin() + (row + static_cast<int64_t>(prompts_[k].size())) * V);
     EXPECT_LE(MaxAbsDiff(mine, golden->second), kLogitTolerance) << "prompt " << k;
     row += static_cast<int64_t>(prompts_[k].size());
   }

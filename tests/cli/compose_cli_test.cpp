@@ -97,12 +97,21 @@ TEST_F(ComposeCliTest, ComposeShowsThePerLayerTableAndSaveThenRunByName) {
   EXPECT_NE(from_spec, "");
 }
 
+// The demo's spec, with the demo's plugin (scripts/demo makes and imports it the same way).
 TEST_F(ComposeCliTest, ExampleSpecInConfigsRuns) {
   const std::string spec = std::string(BRICK_SOURCE_DIR) + "/configs/tiny-demo-coder.yaml";
   CmdResult r = Brick("compose " + spec);
+  ASSERT_EQ(r.code, 1) << "the plugin is not imported yet: " << r.out;
+  EXPECT_NE(r.err.find("tiny-demo-lora@1"), std::string::npos) << r.err;
+  r = Brick("make-test-lora " + Path("lora") + " --base tiny-demo --targets 'L*.mlp.E*.w1' --rank 8");
   ASSERT_EQ(r.code, 0) << r.err;
-  r = Brick("run " + spec + " --tokens 1,2,3 -n 4 --temp 0");
+  r = Brick("import-lora " + Path("lora") + " --name tiny-demo-lora --base tiny-demo");
   ASSERT_EQ(r.code, 0) << r.err;
+  r = Brick("compose " + spec + " --save");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("plugin tiny-demo-lora@1:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("applied on the fly"), std::string::npos) << r.out;
+  EXPECT_EQ(Generated(spec), Generated("tiny-demo-coder"));
 }
 
 TEST_F(ComposeCliTest, BadSpecsFailWithOneLineAndSaveNothing) {
@@ -112,7 +121,7 @@ TEST_F(ComposeCliTest, BadSpecsFailWithOneLineAndSaveNothing) {
   };
   const Case cases[] = {
       {"model: tiny-demo\nexperts: {mlp: {drop: {0: [1, 2}}}\n", "bad.yaml:2:"},  // malformed YAML: file:line:col
-      {"model: tiny-demo\nname: x\nexpert: {}\n", "bad.yaml:3:1: expert:"},     // unknown key
+      {"model: tiny-demo\nname: x\nexpert: {}\n", "bad.yaml:3:1: expert:"},       // unknown key
       {"model: tiny-demo@9\nname: x\n", "tiny-demo@9"},
       {"model: tiny-demo\nname: x\nexperts: {mlp: {drop: {0: 6}}}\n", "expert 6 of layer 0 is out of range"},
       {"model: tiny-demo\nname: x\nexperts: {mlp: {top_k: 6, drop: {1: 0}}}\n", "top_k 6 is larger"},

@@ -1,8 +1,9 @@
 // Submodels end to end at the library level: a spec composed against a registry, loaded (only the
 // kept bricks), saved as a manifest and loaded again; removal semantics against a physically pruned
 // model; plugins on the fly vs merged; and every validation error leaves the registry as it was.
-#include <gtest/gtest.h>
+#include "node/submodel.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -12,7 +13,6 @@
 #include "bricks/session.h"
 #include "core/rng.h"
 #include "core/submodel_spec.h"
-#include "node/submodel.h"
 #include "registry/hf_checkpoint.h"
 #include "registry/test_model.h"
 
@@ -59,9 +59,10 @@ const std::vector<int32_t> kPrompt = {3, 17, 42, 8, 8, 25, 1, 49, 30};
 
 // What deleting experts from a checkpoint gives (the definition of removal): the router's
 // w2 loses those rows, the surviving experts are renumbered 0.., the config's counts shrink.
-std::pair<ModelConfig, std::vector<BrickData>> PhysicallyPruned(
-    const ModelConfig& cfg, const std::vector<BrickData>& bricks,
-    const std::vector<std::vector<int64_t>>& att_removed, const std::vector<std::vector<int64_t>>& mlp_removed) {
+std::pair<ModelConfig, std::vector<BrickData>> PhysicallyPruned(const ModelConfig& cfg,
+                                                                const std::vector<BrickData>& bricks,
+                                                                const std::vector<std::vector<int64_t>>& att_removed,
+                                                                const std::vector<std::vector<int64_t>>& mlp_removed) {
   ModelConfig out = cfg;
   std::vector<BrickData> kept;
   auto removed = [&](bool att, int layer, int e) {
@@ -251,7 +252,8 @@ TEST_F(SubmodelTest, SavedSubmodelLoadsTheSameModelAndSavingAgainAddsNothing) {
 
 // Export writes what the submodel runs as a plain checkpoint: fewer experts per layer, routers cut.
 TEST_F(SubmodelTest, ExportedSubmodelIsACheckpointWithTheExpertsDeleted) {
-  auto c = ComposeText("model: base\nname: cut\nexperts:\n  mlp: {drop: {0: [0, 4], 2: 1}}\n  attention: {keep: {1: [0, 2]}}\n");
+  auto c = ComposeText(
+      "model: base\nname: cut\nexperts:\n  mlp: {drop: {0: [0, 4], 2: 1}}\n  attention: {keep: {1: [0, 2]}}\n");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   auto saved = SaveComposition(*reg_, *c);
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
@@ -273,15 +275,16 @@ TEST_F(SubmodelTest, ExportedSubmodelIsACheckpointWithTheExpertsDeleted) {
 
 TEST_F(SubmodelTest, PluginOnTheFlyEqualsMergedAndMergedBricksHaveLineage) {
   const std::vector<std::string> targets = {"L0.attn.E1.wq", "L1.attn.E0.wo", "L0.mlp.E2.w1",
-                                            "L2.mlp.E4.w2", "L1.mlp.E3.w1", "lm_head.weight"};
+                                            "L2.mlp.E4.w2",  "L1.mlp.E3.w1",  "lm_head.weight"};
   auto base = reg_->ResolveModel("base");
   ASSERT_TRUE(base.ok());
   auto plugin = reg_->ImportPlugin("tuned", *base, RandomLoras(targets, 4, 5), Visibility::kPrivate, "test");
   ASSERT_TRUE(plugin.ok()) << plugin.status().ToString();
   EXPECT_EQ(plugin->manifest.kind, ManifestKind::kPlugin);
 
-  const std::string spec = "model: base\nname: %s\nexperts: {mlp: {drop: {1: 3}}}\nplugins:\n"
-                           "  - {lora: tuned@1, scale: 0.5, merge: %s}\n";
+  const std::string spec =
+      "model: base\nname: %s\nexperts: {mlp: {drop: {1: 3}}}\nplugins:\n"
+      "  - {lora: tuned@1, scale: 0.5, merge: %s}\n";
   auto text = [&](const char* name, const char* merge) {
     char buf[256];
     std::snprintf(buf, sizeof buf, spec.c_str(), name, merge);
@@ -361,8 +364,8 @@ TEST_P(SubmodelErrorTest, IsRefusedWithAClearErrorAndNothingSaved) {
   auto base = reg_->ResolveModel("base");
   ASSERT_TRUE(base.ok());
   // A plugin shaped for another model (d_model 16) and a private one, for the plugin cases.
-  ASSERT_TRUE(reg_->ImportPlugin("narrow", *base, RandomLoras({"L0.mlp.E0.w1"}, 2, 3, 16, 48), Visibility::kShared, "t")
-                  .ok());
+  ASSERT_TRUE(
+      reg_->ImportPlugin("narrow", *base, RandomLoras({"L0.mlp.E0.w1"}, 2, 3, 16, 48), Visibility::kShared, "t").ok());
   ASSERT_TRUE(reg_->ImportPlugin("mine", *base, RandomLoras({"L0.mlp.E0.w1"}, 2, 3), Visibility::kPrivate, "t").ok());
   const int64_t manifests = Count("manifests"), bricks = Count("bricks");
   const BadSpec& p = GetParam();
@@ -402,10 +405,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"unknown_plugin", "model: base\nplugins: [{lora: ghost@1}]\n", StatusCode::kNotFound, "ghost"},
         BadSpec{"plugin_shape_mismatch", "model: base\nplugins: [{lora: narrow}]\n", StatusCode::kInvalidArgument,
                 "does not fit base/L0.mlp.E0@1.w1"},
-        BadSpec{"private_on_node",
-                "model: base\nplugins: [{lora: mine}]\nplacement:\n  nodes: {cloud: {endpoint: \"tcp://10.0.0.2:7001\"}}\n"
-                "  rules:\n    - {match: \"L0.mlp.*\", on: cloud}\n",
-                StatusCode::kInvalidArgument, "private brick mine/L0.mlp.E0.w1@1 cannot be placed on node 'cloud'"},
+        BadSpec{
+            "private_on_node",
+            "model: base\nplugins: [{lora: mine}]\nplacement:\n  nodes: {cloud: {endpoint: \"tcp://10.0.0.2:7001\"}}\n"
+            "  rules:\n    - {match: \"L0.mlp.*\", on: cloud}\n",
+            StatusCode::kInvalidArgument, "private brick mine/L0.mlp.E0.w1@1 cannot be placed on node 'cloud'"},
         BadSpec{"save_without_name", "model: base\n", StatusCode::kInvalidArgument, "`name:` is required"},
         BadSpec{"save_over_base", "model: base\nname: base\n", StatusCode::kInvalidArgument, "base model's own name"},
         BadSpec{"save_over_plugin", "model: base\nname: mine\n", StatusCode::kInvalidArgument, "already a plugin"}),
