@@ -167,6 +167,7 @@ class SpecParser {
       BRICK_ASSIGN_OR_RETURN(auto r, Range(item, path));
       out.ranges.push_back(r);
     }
+    if (out.ranges.empty()) return Error(at, path, "an empty list selects no expert; list at least one index");
     return out;
   }
 
@@ -176,6 +177,9 @@ class SpecParser {
       return Error(
           ValueMark(e), e.path,
           "expected a mapping from layers to experts, like {0: [3, 5], \"0-23\": \"0-7\"}, got " + Describe(e.value));
+    }
+    if (e.value.size() == 0) {
+      return Error(ValueMark(e), e.path, "an empty mapping selects nothing; list layers, like {0: [3, 5]}");
     }
     std::vector<std::pair<IndexRanges, IndexRanges>> out;
     std::vector<std::string> key_text;

@@ -242,26 +242,38 @@ class Composer {
     return out + "]";
   }
 
-  // First matching rule decides; a private brick may only run locally (DESIGN.md §5).
+  // First matching rule decides; a private brick may only run locally (DESIGN.md §5). A rule that
+  // matches no brick of the submodel is a typo (or names only removed experts), not a no-op.
   Status CheckPlacement() const {
     if (!c_.placement) return Status::Ok();
-    auto check = [&](const BrickRecord& b) -> Status {
-      const std::string rel = RelativeName(b);
-      for (size_t i = 0; i < c_.placement->rules.size(); ++i) {
-        const PlacementRule& r = c_.placement->rules[i];
-        if (!GlobMatch(r.match, rel) && !GlobMatch(r.match, b.name)) continue;
-        if (r.on != "local" && b.visibility == Visibility::kPrivate) {
+    std::vector<const BrickRecord*> all;
+    for (const BrickRecord& b : c_.bricks) all.push_back(&b);
+    for (const PluginPlan& p : c_.plugins)
+      for (const BrickRecord& b : p.bricks) all.push_back(&b);
+    const std::vector<PlacementRule>& rules = c_.placement->rules;
+    std::vector<bool> matched(rules.size(), false);
+    for (const BrickRecord* b : all) {
+      const std::string rel = RelativeName(*b);
+      bool decided = false;
+      for (size_t i = 0; i < rules.size(); ++i) {
+        if (!GlobMatch(rules[i].match, rel) && !GlobMatch(rules[i].match, b->name)) continue;
+        matched[i] = true;
+        if (decided) continue;
+        decided = true;
+        if (rules[i].on != "local" && b->visibility == Visibility::kPrivate) {
           return Error("placement.rules[" + std::to_string(i) + "]",
-                       "private brick " + b.Ref() + " cannot be placed on node '" + r.on +
+                       "private brick " + b->Ref() + " cannot be placed on node '" + rules[i].on +
                            "' (private bricks never leave this device); place it on local");
         }
-        return Status::Ok();
       }
-      return Status::Ok();
-    };
-    for (const BrickRecord& b : c_.bricks) BRICK_RETURN_IF_ERROR(check(b));
-    for (const PluginPlan& p : c_.plugins)
-      for (const BrickRecord& b : p.bricks) BRICK_RETURN_IF_ERROR(check(b));
+    }
+    for (size_t i = 0; i < rules.size(); ++i) {
+      if (!matched[i]) {
+        return Error("placement.rules[" + std::to_string(i) + "]",
+                     "'" + rules[i].match + "' matches no brick of this submodel (names look like L0.mlp.E3, " +
+                         "L0.attn.router, embed, lm_head, or the full " + c_.base.name + "/L0.mlp.E3)");
+      }
+    }
     return Status::Ok();
   }
 

@@ -190,6 +190,12 @@ TEST(SubmodelSpec, BadRangesAndIndices) {
   ExpectError("model: m\nexperts:\n  mlp:\n    drop: {0: [1.5]}\n", "4:16", "experts.mlp.drop");
 }
 
+// A selection that selects nothing is a mistake, not a no-op.
+TEST(SubmodelSpec, EmptySelectionsAreErrors) {
+  ExpectError("model: m\nexperts:\n  mlp:\n    drop: {0: []}\n", "4:15", "empty list selects no expert");
+  ExpectError("model: m\nexperts:\n  mlp:\n    keep: {}\n", "4:11", "empty mapping selects nothing");
+}
+
 TEST(SubmodelSpec, TopKMustBePositive) {
   ExpectError("model: m\nexperts:\n  attention:\n    top_k: 0\n", "4:12", "experts.attention.top_k");
   ExpectError("model: m\nexperts:\n  attention:\n    top_k: -2\n", "4:12", ">= 1");

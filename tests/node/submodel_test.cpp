@@ -410,6 +410,10 @@ INSTANTIATE_TEST_SUITE_P(
             "model: base\nplugins: [{lora: mine}]\nplacement:\n  nodes: {cloud: {endpoint: \"tcp://10.0.0.2:7001\"}}\n"
             "  rules:\n    - {match: \"L0.mlp.*\", on: cloud}\n",
             StatusCode::kInvalidArgument, "private brick mine/L0.mlp.E0.w1@1 cannot be placed on node 'cloud'"},
+        BadSpec{"placement_matches_nothing",
+                "model: base\nplacement:\n  nodes: {cloud: {endpoint: \"tcp://10.0.0.2:7001\"}}\n"
+                "  rules:\n    - {match: \"L*.mpl.E*\", on: cloud}\n",
+                StatusCode::kInvalidArgument, "'L*.mpl.E*' matches no brick of this submodel"},
         BadSpec{"save_without_name", "model: base\n", StatusCode::kInvalidArgument, "`name:` is required"},
         BadSpec{"save_over_base", "model: base\nname: base\n", StatusCode::kInvalidArgument, "base model's own name"},
         BadSpec{"save_over_plugin", "model: base\nname: mine\n", StatusCode::kInvalidArgument, "already a plugin"}),
