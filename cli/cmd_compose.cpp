@@ -87,6 +87,7 @@ JsonValue ToJson(const Composition& c) {
     po.Set("plugin", JsonValue::String(p.plugin.Ref()));
     po.Set("scale", JsonValue::Number(p.scale));
     po.Set("merge", JsonValue::Bool(p.merge));
+    po.Set("inherited", JsonValue::Bool(p.inherited));
     po.Set("loras", JsonValue::Int(static_cast<int64_t>(p.bricks.size())));
     po.Set("skipped", JsonValue::Int(static_cast<int64_t>(p.skipped.size())));
     plugins.Append(std::move(po));
@@ -111,8 +112,8 @@ void PrintTable(const Composition& c) {
                 KeptText(l.mlp_kept, l.mlp_total).c_str(), Human(static_cast<double>(l.bytes), "B").c_str());
   }
   for (const PluginPlan& p : c.plugins) {
-    std::printf("plugin %s: %zu loras, scale %g, %s", p.plugin.Ref().c_str(), p.bricks.size(), p.scale,
-                p.merge ? "merged into new brick versions" : "applied on the fly");
+    std::printf("plugin %s%s: %zu loras, scale %g, %s", p.plugin.Ref().c_str(), p.inherited ? " (inherited)" : "",
+                p.bricks.size(), p.scale, p.merge ? "merged into new brick versions" : "applied on the fly");
     if (!p.skipped.empty()) std::printf(" (%zu skipped: their targets are removed)", p.skipped.size());
     std::printf("\n");
   }

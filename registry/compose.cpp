@@ -61,12 +61,13 @@ class Composer {
       c_.config.mlp_removed.clear();
     }
     BRICK_RETURN_IF_ERROR(CheckTopK());
-    BRICK_ASSIGN_OR_RETURN(std::vector<BrickRecord> base_bricks, reg_.ManifestBricks(c_.base));
-    KeepBricks(base_bricks);
+    BRICK_ASSIGN_OR_RETURN(base_all_, reg_.ManifestBricks(c_.base));
+    KeepBricks(base_all_);
+    InheritPlugins(base_all_);
     for (size_t i = 0; i < spec_.plugins.size(); ++i) BRICK_RETURN_IF_ERROR(AddPlugin(spec_.plugins[i], i));
     c_.placement = spec_.placement;
     BRICK_RETURN_IF_ERROR(CheckPlacement());
-    CountParams(base_bricks);
+    CountParams(base_all_);
     return std::move(c_);
   }
 
@@ -159,11 +160,34 @@ class Composer {
       c_.layers.push_back(std::move(p));
     }
     for (const BrickRecord& b : base_bricks) {
-      if (!Kept(b)) continue;
+      if (b.kind == BrickKind::kLora || !Kept(b)) continue;  // loras: InheritPlugins
       c_.bricks.push_back(b);
       c_.bytes_to_load += b.bytes;
       if (b.layer >= 0 && b.layer < cfg.n_layer) c_.layers[static_cast<size_t>(b.layer)].bytes += b.bytes;
     }
+  }
+
+  // A base that is itself a saved submodel may attach loras on the fly (pinned with their scales):
+  // they stay attached, one plan per scale, unless the spec removes their target.
+  void InheritPlugins(const std::vector<BrickRecord>& base_bricks) {
+    std::map<double, PluginPlan> by_scale;
+    for (const BrickRecord& b : base_bricks) {
+      if (b.kind != BrickKind::kLora) continue;
+      const auto scale = c_.base.plugin_scales.find(b.id);
+      PluginPlan& plan = by_scale[scale == c_.base.plugin_scales.end() ? 1.0 : scale->second];
+      plan.plugin = c_.base;
+      plan.inherited = true;
+      plan.scale = scale == c_.base.plugin_scales.end() ? 1.0 : scale->second;
+      const std::string target = RelativeName(b);
+      const BrickRecord* t = FindTarget(target.substr(0, target.rfind('.')));
+      if (t == nullptr || !Kept(*t)) {
+        plan.skipped.push_back(target);
+        continue;
+      }
+      c_.bytes_to_load += b.bytes;
+      plan.bricks.push_back(b);
+    }
+    for (auto& [scale, plan] : by_scale) c_.plugins.push_back(std::move(plan));
   }
 
   // The base brick a lora targets, by model-relative name ("L3.mlp.E5"), among all base bricks.
@@ -178,9 +202,6 @@ class Composer {
     BRICK_ASSIGN_OR_RETURN(ManifestRecord plugin, Resolve(ps.lora_ref, key));
     if (plugin.kind != ManifestKind::kPlugin) {
       return Error(key, "'" + ps.lora_ref + "' is a model, not a plugin (import adapters with `brick import-lora`)");
-    }
-    if (base_all_.empty()) {
-      BRICK_ASSIGN_OR_RETURN(base_all_, reg_.ManifestBricks(c_.base));
     }
     PluginPlan plan;
     plan.scale = ps.scale;

@@ -23,6 +23,9 @@ struct PluginPlan {
   std::vector<std::string> skipped;
   double scale = 1.0;
   bool merge = false;
+  // The base is a saved submodel that attaches these loras on the fly (plugin is then the base's
+  // manifest); they carry over at their stored scale.
+  bool inherited = false;
 };
 
 // Per layer: the experts kept (original ids) out of how many the base router scores.

@@ -351,6 +351,46 @@ TEST_F(SubmodelTest, PluginOnTheFlyEqualsMergedAndMergedBricksHaveLineage) {
   EXPECT_NE(as_model.status().message().find("is a plugin"), std::string::npos) << as_model.status().message();
 }
 
+// A saved submodel can be the base of another spec: its removals and its on-the-fly loras carry over,
+// indices stay the original model's, and the result equals composing everything from the base at once.
+TEST_F(SubmodelTest, SubmodelOfASubmodelKeepsItsPluginsAndSpeaksBaseIds) {
+  auto base = reg_->ResolveModel("base");
+  ASSERT_TRUE(base.ok());
+  ASSERT_TRUE(reg_->ImportPlugin("tuned", *base, RandomLoras({"L0.mlp.E2.w1", "L2.mlp.E4.w2", "L1.attn.E0.wo"}, 4, 9),
+                                 Visibility::kShared, "t")
+                  .ok());
+  auto first = ComposeText(
+      "model: base\nname: first\nexperts: {mlp: {drop: {0: 1}}}\nplugins: [{lora: tuned@1, scale: 0.5}]\n");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(SaveComposition(*reg_, *first).ok());
+
+  auto second = ComposeText("model: first\nname: second\nexperts: {mlp: {drop: {0: 3, 2: 4}}}\n");
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->config.mlp_removed, (std::vector<std::vector<int64_t>>{{1, 3}, {}, {4}}));
+  ASSERT_EQ(second->plugins.size(), 1u);  // inherited from `first`, at its scale
+  EXPECT_EQ(second->plugins[0].scale, 0.5);
+  EXPECT_EQ(second->plugins[0].bricks.size(), 2u);
+  EXPECT_EQ(second->plugins[0].skipped, (std::vector<std::string>{"L2.mlp.E4.w2"}));
+  auto again = ComposeText("model: first\nexperts: {mlp: {drop: {0: 1}}}\n");
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("already removed from first@1"), std::string::npos) << again.status().ToString();
+
+  auto direct = ComposeText(
+      "model: base\nexperts: {mlp: {drop: {0: [1, 3], 2: 4}}}\nplugins: [{lora: tuned@1, scale: 0.5}]\n");
+  ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+  auto a = LoadComposition(*reg_, *second);
+  auto b = LoadComposition(*reg_, *direct);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(Logits(*a->model, kPrompt), Logits(*b->model, kPrompt));
+  auto saved = SaveComposition(*reg_, *second);
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  EXPECT_EQ(saved->manifest.base, "first@1");
+  auto loaded = LoadManifestModel(*reg_, saved->manifest);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(Logits(*loaded->model, kPrompt), Logits(*b->model, kPrompt));
+}
+
 struct BadSpec {
   const char* name;
   const char* yaml;
