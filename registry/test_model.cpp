@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string_view>
 
+#include "core/glob.h"
 #include "core/rng.h"
 
 namespace brickrt {
@@ -36,27 +37,6 @@ uint64_t BrickSeed(uint64_t seed, BrickKind kind, int layer, int index) {
 }
 
 float InvSqrt(int64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); }
-
-// Shell-style '*' and '?' over the whole string.
-bool GlobMatch(std::string_view glob, std::string_view s) {
-  size_t g = 0, i = 0, star = std::string_view::npos, mark = 0;
-  while (i < s.size()) {
-    if (g < glob.size() && (glob[g] == '?' || glob[g] == s[i])) {
-      ++g;
-      ++i;
-    } else if (g < glob.size() && glob[g] == '*') {
-      star = g++;
-      mark = i;
-    } else if (star != std::string_view::npos) {
-      g = star + 1;
-      i = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (g < glob.size() && glob[g] == '*') ++g;
-  return g == glob.size();
-}
 
 // A lora's stream: several loras share (layer, index) (wq and wo of one expert), so the target name
 // (FNV-1a) picks the stream.
