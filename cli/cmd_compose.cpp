@@ -1,6 +1,7 @@
 // brick compose: resolve a submodel spec against the registry and show what it keeps and costs;
 // --save stores it as a manifest.
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/registry_access.h"
@@ -153,11 +154,17 @@ int ComposeCommand(const std::vector<std::string>& args) {
   auto c = Compose(**reg, *spec);
   if (!c.ok()) return Fail(kCmd, c.status().message());
 
+  // Saved before anything is printed, so an error that only saving finds (no `name:`, a name
+  // taken, a merge that cannot be done) is the only output.
+  std::optional<ImportResult> saved;
+  if (save) {
+    auto r = SaveComposition(**reg, *c);
+    if (!r.ok()) return Fail(kCmd, r.status().message());
+    saved = std::move(r).value();
+  }
   JsonValue o = ToJson(*c);
   if (!a.Has("json")) PrintTable(*c);
-  if (save) {
-    auto saved = SaveComposition(**reg, *c);
-    if (!saved.ok()) return Fail(kCmd, saved.status().message());
+  if (saved) {
     o.Set("manifest", JsonValue::String(saved->manifest.Ref()));
     o.Set("new_manifest", JsonValue::Bool(saved->new_manifest));
     o.Set("new_bricks", JsonValue::Int(saved->new_bricks));

@@ -94,10 +94,11 @@ Result<ImportResult> SaveComposition(Registry& reg, const Composition& c) {
   for (const PluginPlan& p : c.plugins) {
     for (const BrickRecord& lora : p.bricks) {
       if (!p.merge) continue;
-      const std::string target = lora.name.substr(lora.name.find('/') + 1);
-      const std::string target_brick = c.base.name + "/" + target.substr(0, target.rfind('.'));
+      // By relative name: a submodel's kept bricks keep their original model's names.
+      const std::string target = lora.RelativeName();
+      const std::string target_brick = target.substr(0, target.rfind('.'));
       size_t i = 0;
-      while (i < c.bricks.size() && c.bricks[i].name != target_brick) ++i;
+      while (i < c.bricks.size() && c.bricks[i].RelativeName() != target_brick) ++i;
       if (i == c.bricks.size()) return NotFound(p.plugin.Ref() + ": target " + target_brick + " is not kept");
       merges[i].loras.push_back(&lora);
       merges[i].scales.push_back(p.scale);

@@ -4,17 +4,14 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 
-#include "core/glob.h"
+#include "registry/compose_internal.h"
 
 namespace brickrt {
 namespace {
 
-std::string RelativeName(const BrickRecord& b) {
-  const size_t slash = b.name.find('/');
-  return slash == std::string::npos ? b.name : b.name.substr(slash + 1);
-}
+using compose_internal::CheckPlacement;
+using compose_internal::CountCosts;
 
 std::string RangeText(const std::pair<int64_t, int64_t>& r) {
   return r.first == r.second ? std::to_string(r.first) : std::to_string(r.first) + "-" + std::to_string(r.second);
@@ -46,9 +43,10 @@ class Composer {
     KeepBricks(base_all_);
     InheritPlugins(base_all_);
     for (size_t i = 0; i < spec_.plugins.size(); ++i) BRICK_RETURN_IF_ERROR(AddPlugin(spec_.plugins[i], i));
+    BRICK_RETURN_IF_ERROR(CheckDuplicateLoras());
     c_.placement = spec_.placement;
-    BRICK_RETURN_IF_ERROR(CheckPlacement());
-    CountParams(base_all_);
+    BRICK_RETURN_IF_ERROR(CheckPlacement(c_));
+    CountCosts(base_all_, &c_);
     return std::move(c_);
   }
 
@@ -114,9 +112,12 @@ class Composer {
         const int k = att ? cfg.k_att : cfg.k_mlp;
         const int64_t kept = cfg.KeptExperts(att, l);
         if (k > kept) {
-          return Error(std::string("experts.") + (att ? "attention" : "mlp") + ".top_k",
-                       "top_k " + std::to_string(k) + " is larger than the " + std::to_string(kept) + " " +
-                           (att ? "attention" : "MLP") + " experts layer " + std::to_string(l) + " keeps");
+          const bool from_spec = (att ? spec_.attention.top_k : spec_.mlp.top_k).has_value();
+          return Error(std::string("experts.") + (att ? "attention" : "mlp") + (from_spec ? ".top_k" : ""),
+                       std::string(from_spec ? "top_k " : "the model's top_k ") + std::to_string(k) +
+                           " is larger than the " + std::to_string(kept) + " " + (att ? "attention" : "MLP") +
+                           " experts layer " + std::to_string(l) + " keeps" +
+                           (from_spec ? "" : "; set a smaller top_k"));
         }
       }
     }
@@ -159,7 +160,7 @@ class Composer {
       plan.plugin = c_.base;
       plan.inherited = true;
       plan.scale = scale == c_.base.plugin_scales.end() ? 1.0 : scale->second;
-      const std::string target = RelativeName(b);
+      const std::string target = b.RelativeName();
       const BrickRecord* t = FindTarget(target.substr(0, target.rfind('.')));
       if (t == nullptr || !Kept(*t)) {
         plan.skipped.push_back(target);
@@ -174,31 +175,108 @@ class Composer {
   // The base brick a lora targets, by model-relative name ("L3.mlp.E5"), among all base bricks.
   const BrickRecord* FindTarget(const std::string& rel) const {
     for (const BrickRecord& b : base_all_)
-      if (RelativeName(b) == rel) return &b;
+      if (b.RelativeName() == rel) return &b;
     return nullptr;
+  }
+
+  // A lora on an expert the base (a saved submodel) already removed.
+  bool RemovedFromBase(const BrickRecord& lora) const {
+    const std::string target = lora.RelativeName();
+    const bool att = target.find(".attn.") != std::string::npos;
+    const bool mlp = target.find(".mlp.") != std::string::npos;
+    return (att || mlp) && c_.base.config.IsRemoved(att, lora.layer, lora.index);
+  }
+
+  // The imported model a manifest descends from (a submodel's base, its base, ...).
+  Result<std::string> RootOf(const ManifestRecord& m) const {
+    ManifestRecord cur = m;
+    for (int depth = 0; !cur.base.empty(); ++depth) {
+      if (depth > 64) return Corrupt("manifest " + m.Ref() + ": its chain of bases does not end");
+      auto parent = reg_.ResolveModel(cur.base);
+      if (!parent.ok()) {
+        return Error("model", cur.Ref() + " was made from " + cur.base + ", which is no longer in the registry");
+      }
+      cur = std::move(parent).value();
+    }
+    return cur.Ref();
+  }
+
+  // A lora trained on other weights would silently compute something else: the plugin must be made
+  // for the same imported model (the base, or a submodel of it, or the model the base came from).
+  Status CheckSameRoot(const ManifestRecord& plugin, const std::string& key) const {
+    BRICK_ASSIGN_OR_RETURN(std::string mine, RootOf(c_.base));
+    auto made_for = reg_.ResolveModel(plugin.base);
+    if (!made_for.ok()) {
+      return Error(key, plugin.Ref() + " was made for " + plugin.base + ", which is no longer in the registry");
+    }
+    BRICK_ASSIGN_OR_RETURN(std::string theirs, RootOf(*made_for));
+    if (mine != theirs) {
+      return Error(key, plugin.Ref() + " was made for " + plugin.base + " (weights of " + theirs + "), not for " +
+                            c_.base.Ref() + " (weights of " + mine + "); import the adapter again with --base " +
+                            c_.base.Ref());
+    }
+    return Status::Ok();
+  }
+
+  // One lora brick attached twice (the same plugin listed twice, or again over an inherited one)
+  // would be saved with one scale: ask for one entry with the summed scale instead.
+  Status CheckDuplicateLoras() const {
+    std::map<int64_t, size_t> seen;  // lora brick id -> plan index
+    for (size_t p = 0; p < c_.plugins.size(); ++p) {
+      for (const BrickRecord& b : c_.plugins[p].bricks) {
+        const auto [it, fresh] = seen.emplace(b.id, p);
+        if (!fresh) {
+          return Error("plugins", "lora " + b.Ref() + " is attached twice (by " + c_.plugins[it->second].plugin.Ref() +
+                                      " and " + c_.plugins[p].plugin.Ref() +
+                                      "); attach a plugin once, with the scales summed");
+        }
+      }
+    }
+    return Status::Ok();
   }
 
   Status AddPlugin(const PluginSpec& ps, size_t i) {
     const std::string key = "plugins[" + std::to_string(i) + "].lora";
+    auto found = reg_.ResolveModel(ps.lora_ref);
+    if (!found.ok() && found.status().code() == StatusCode::kNotFound) {
+      return Status(StatusCode::kNotFound, spec_.source_path + ": " + key + ": no plugin '" + ps.lora_ref +
+                                               "' in registry " + reg_.path() + " (" + found.status().message() +
+                                               "; import adapters with `brick import-lora`)");
+    }
     BRICK_ASSIGN_OR_RETURN(ManifestRecord plugin, Resolve(ps.lora_ref, key));
     if (plugin.kind != ManifestKind::kPlugin) {
       return Error(key, "'" + ps.lora_ref + "' is a model, not a plugin (import adapters with `brick import-lora`)");
     }
+    BRICK_RETURN_IF_ERROR(CheckSameRoot(plugin, key));
     PluginPlan plan;
     plan.scale = ps.scale;
     plan.merge = ps.merge;
     BRICK_ASSIGN_OR_RETURN(std::vector<BrickRecord> loras, reg_.ManifestBricks(plugin));
     for (BrickRecord& lora : loras) {
-      const std::string target = RelativeName(lora);  // "L3.mlp.E5.w1"
+      const std::string target = lora.RelativeName();  // "L3.mlp.E5.w1"
       const size_t dot = target.rfind('.');
       const std::string brick_rel = dot == std::string::npos ? target : target.substr(0, dot);
       const std::string tensor = dot == std::string::npos ? "" : target.substr(dot + 1);
+      if (lora.kind != BrickKind::kLora) {
+        return Error(key, plugin.Ref() + ": brick " + lora.Ref() + " is a " + BrickKindName(lora.kind) + ", not a lora");
+      }
       const BrickRecord* t = FindTarget(brick_rel);
-      if (lora.kind != BrickKind::kLora || t == nullptr) {
+      if (t == nullptr && brick_rel == "lm_head" && c_.config.tie_word_embeddings) {
+        if (ps.merge) {
+          return Error(key, "lora " + lora.Ref() + " targets the lm head, which " + c_.base.Ref() +
+                                " ties to the embedding: it cannot be merged (attach it with merge: false)");
+        }
+        t = FindTarget("embed");  // the tied head's weights: shapes are checked against them
+      }
+      if (t == nullptr && RemovedFromBase(lora)) {  // a plugin for the full model on a pruned base
+        plan.skipped.push_back(target);
+        continue;
+      }
+      if (t == nullptr) {
         return Error(key, plugin.Ref() + ": lora " + lora.Ref() + " targets " + target + ", which " + c_.base.Ref() +
                               " does not have");
       }
-      BRICK_RETURN_IF_ERROR(CheckLoraShape(key, lora, *t, tensor));
+      BRICK_RETURN_IF_ERROR(CheckLoraShape(key, lora, *t, t->kind == BrickKind::kEmbedding ? "weight" : tensor));
       if (!Kept(*t)) {
         plan.skipped.push_back(target);
         continue;
@@ -229,7 +307,7 @@ class Composer {
     const int64_t in = linear ? w->shape[1] : w->shape[0], out = linear ? w->shape[0] : w->shape[1];
     if (a == nullptr || b == nullptr || a->shape.size() != 2 || b->shape.size() != 2 || a->shape[1] != in ||
         b->shape[0] != out || a->shape[0] != b->shape[1]) {
-      auto shape = [](const TensorRecord* r) { return r == nullptr ? std::string("none") : ShapeText(r->shape); };
+      auto shape = [](const TensorRecord* r) { return r == nullptr ? std::string("none") : ShapeToString(r->shape); };
       return Error(key, "lora " + lora.Ref() + " does not fit " + t.Ref() + "." + tensor + " (in " +
                             std::to_string(in) + ", out " + std::to_string(out) + "): a " + shape(a) + ", b " +
                             shape(b) + ", expected a [r, " + std::to_string(in) + "], b [" + std::to_string(out) +
@@ -238,92 +316,6 @@ class Composer {
     return Status::Ok();
   }
 
-  static std::string ShapeText(const Shape& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-  }
-
-  // First matching rule decides; a private brick may only run locally (DESIGN.md §5). A rule that
-  // matches no brick of the submodel is a typo (or names only removed experts), not a no-op.
-  Status CheckPlacement() const {
-    if (!c_.placement) return Status::Ok();
-    std::vector<const BrickRecord*> all;
-    for (const BrickRecord& b : c_.bricks) all.push_back(&b);
-    for (const PluginPlan& p : c_.plugins)
-      for (const BrickRecord& b : p.bricks) all.push_back(&b);
-    const std::vector<PlacementRule>& rules = c_.placement->rules;
-    std::vector<bool> matched(rules.size(), false);
-    for (const BrickRecord* b : all) {
-      const std::string rel = RelativeName(*b);
-      bool decided = false;
-      for (size_t i = 0; i < rules.size(); ++i) {
-        if (!GlobMatch(rules[i].match, rel) && !GlobMatch(rules[i].match, b->name)) continue;
-        matched[i] = true;
-        if (decided) continue;
-        decided = true;
-        if (rules[i].on != "local" && b->visibility == Visibility::kPrivate) {
-          return Error("placement.rules[" + std::to_string(i) + "]",
-                       "private brick " + b->Ref() + " cannot be placed on node '" + rules[i].on +
-                           "' (private bricks never leave this device); place it on local");
-        }
-      }
-    }
-    for (size_t i = 0; i < rules.size(); ++i) {
-      if (!matched[i]) {
-        return Error("placement.rules[" + std::to_string(i) + "]",
-                     "'" + rules[i].match + "' matches no brick of this submodel (names look like L0.mlp.E3, " +
-                         "L0.attn.router, embed, lm_head, or the full " + c_.base.name + "/L0.mlp.E3)");
-      }
-    }
-    return Status::Ok();
-  }
-
-  static int64_t Params(const BrickRecord& b) {
-    int64_t n = 0;
-    for (const TensorRecord& t : b.tensors) {
-      int64_t e = 1;
-      for (int64_t d : t.shape) e *= d;
-      n += e;
-    }
-    return n;
-  }
-
-  void CountParams(const std::vector<BrickRecord>& base_bricks) {
-    const ModelConfig& cfg = c_.config;
-    for (const BrickRecord& b : base_bricks) {
-      c_.base_params_total += Params(b);
-      c_.base_bytes += b.bytes;
-    }
-    // Active per token: every shared brick except the embedding table (one row is read), and k of
-    // each layer's experts (experts of a layer have equal sizes).
-    std::map<std::pair<int, bool>, int64_t> expert_params;  // (layer, attention) -> params of one expert
-    for (const BrickRecord& b : c_.bricks) {
-      const int64_t p = Params(b);
-      c_.params_total += p;
-      if (b.kind == BrickKind::kAttnExpert || b.kind == BrickKind::kMlpExpert) {
-        expert_params[{b.layer, b.kind == BrickKind::kAttnExpert}] = p;
-      } else if (b.kind == BrickKind::kEmbedding) {
-        c_.params_active += cfg.n_embd;
-      } else {
-        c_.params_active += p;
-      }
-    }
-    for (const auto& [key, p] : expert_params) c_.params_active += p * (key.second ? cfg.k_att : cfg.k_mlp);
-    for (const PluginPlan& plan : c_.plugins) {
-      for (const BrickRecord& b : plan.bricks) {
-        c_.params_total += Params(b);
-        // An expert lora is read when its expert runs; counted at the expert's share k / kept.
-        const bool att = RelativeName(b).find(".attn.") != std::string::npos;
-        if (b.layer < 0) {
-          c_.params_active += Params(b);
-        } else {
-          const int64_t kept = cfg.KeptExperts(att, b.layer);
-          c_.params_active += Params(b) * (att ? cfg.k_att : cfg.k_mlp) / std::max<int64_t>(1, kept);
-        }
-      }
-    }
-  }
 
   const Registry& reg_;
   const SubmodelSpec& spec_;

@@ -59,6 +59,8 @@ struct BrickRecord {
   std::vector<TensorRecord> tensors;  // in payload order
 
   std::string Ref() const;  // "name@version"
+  // The name after "MODEL/": "L3.mlp.E17", or a lora's target "L3.mlp.E17.w1".
+  std::string RelativeName() const;
 };
 
 struct ManifestRecord {

@@ -66,6 +66,21 @@ Result<std::vector<int64_t>> ManifestsUsing(const sqlite::Db& db, int64_t brick_
 
 // Deletes one manifest and its tags (manifest_bricks rows go by ON DELETE CASCADE).
 Status DeleteManifest(const sqlite::Db& db, const ManifestRecord& m, RemoveResult* res) {
+  // Submodels and plugins name their base by ref; a later import could reuse this version number for
+  // other weights, so the base stays while anything names it (even with --force).
+  BRICK_ASSIGN_OR_RETURN(sqlite::Stmt deps, db.Prepare("SELECT name || '@' || version FROM manifests WHERE base = ? "
+                                                       "ORDER BY name, version"));
+  deps.Bind(1, m.Ref());
+  std::string list;
+  for (;;) {
+    BRICK_ASSIGN_OR_RETURN(bool row, deps.Step());
+    if (!row) break;
+    list += (list.empty() ? "" : ", ") + deps.Text(0);
+  }
+  if (!list.empty()) {
+    return InvalidArgument("model " + m.Ref() + " is the base of " + list + "; remove " +
+                           (list.find(',') == std::string::npos ? "it" : "them") + " first");
+  }
   for (const std::string& t : m.tags) res->tags.push_back(m.name + ":" + t);
   BRICK_ASSIGN_OR_RETURN(sqlite::Stmt tags, db.Prepare("DELETE FROM tags WHERE manifest_id = ?"));
   tags.Bind(1, m.id);

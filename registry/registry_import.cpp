@@ -99,6 +99,11 @@ Status CheckKindFree(const Registry& reg, const std::string& name, ManifestKind 
     return InvalidArgument(std::string("'") + name + "' is already a " + ManifestKindName(latest->kind) +
                            " in this registry; choose another name");
   }
+  // A submodel's bricks are its base's; importing under its name would version them as if derived.
+  if (kind == ManifestKind::kModel && !latest->base.empty()) {
+    return InvalidArgument("'" + name + "' is a submodel composed from " + latest->base +
+                           " in this registry; choose another name");
+  }
   return Status::Ok();
 }
 

@@ -20,11 +20,7 @@ namespace {
 constexpr int64_t kReadChunk = int64_t{1} << 20;
 
 // A lora brick is stored as PLUGIN/TARGET ("my-lora/L3.mlp.E5.w1"): its target is the name's tail.
-std::string LoraTarget(const BrickRecord& b) {
-  if (b.kind != BrickKind::kLora) return {};
-  const size_t slash = b.name.find('/');
-  return slash == std::string::npos ? b.name : b.name.substr(slash + 1);
-}
+std::string LoraTarget(const BrickRecord& b) { return b.kind == BrickKind::kLora ? b.RelativeName() : std::string(); }
 
 std::string RepairHint() { return "; run `brick verify`, then re-import the model"; }
 

@@ -28,6 +28,11 @@ std::optional<Visibility> ParseVisibility(std::string_view s) {
 }
 
 std::string BrickRecord::Ref() const { return name + "@" + std::to_string(version); }
+
+std::string BrickRecord::RelativeName() const {
+  const size_t slash = name.find('/');
+  return slash == std::string::npos ? name : name.substr(slash + 1);
+}
 std::string ManifestRecord::Ref() const { return name + "@" + std::to_string(version); }
 
 namespace registry_internal {
@@ -148,11 +153,18 @@ Result<ModelConfig> ConfigFromJson(std::string_view json, const std::string& wha
     if (v == nullptr) continue;
     if (!v->is_array() || static_cast<int64_t>(v->as_array().size()) != c.n_layer)
       return Corrupt(what + ": stored config '" + key + "' is not a per-layer array");
+    const auto& counts = std::string_view(key) == "att_removed" ? c.n_att_experts : c.n_mlp_experts;
     for (const JsonValue& layer : v->as_array()) {
+      const size_t l = lists->size();
       std::vector<int64_t>& ids = lists->emplace_back();
       if (!layer.is_array()) return Corrupt(what + ": stored config '" + key + "' holds a non-array");
       for (const JsonValue& x : layer.as_array()) {
-        if (!x.as_int64()) return Corrupt(what + ": stored config '" + key + "' holds a non-integer");
+        // Ascending, distinct and below the layer's count: KeptExperts and IsRemoved rely on it.
+        if (!x.as_int64() || *x.as_int64() < 0 || l >= counts.size() || *x.as_int64() >= counts[l] ||
+            (!ids.empty() && *x.as_int64() <= ids.back())) {
+          return Corrupt(what + ": stored config '" + key + "' of layer " + std::to_string(l) +
+                         " is not an ascending list of expert ids of that layer");
+        }
         ids.push_back(*x.as_int64());
       }
     }

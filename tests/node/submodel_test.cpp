@@ -391,6 +391,73 @@ TEST_F(SubmodelTest, SubmodelOfASubmodelKeepsItsPluginsAndSpeaksBaseIds) {
   EXPECT_EQ(Logits(*loaded->model, kPrompt), Logits(*b->model, kPrompt));
 }
 
+// Review findings, each a regression test: a merge saved on a submodel of a submodel, a plugin for
+// the full model on a pruned base, a plugin made for other weights, the same plugin twice, a
+// submodel's name taken by an import, and removing a manifest that others name as their base.
+TEST_F(SubmodelTest, PluginsAndNamesAcrossSubmodelChains) {
+  auto base = reg_->ResolveModel("base");
+  ASSERT_TRUE(base.ok());
+  ASSERT_TRUE(
+      reg_->ImportPlugin("full", *base, RandomLoras({"L0.mlp.E1.w1", "L0.mlp.E2.w1"}, 2, 4), Visibility::kShared, "t")
+          .ok());
+  auto first = ComposeText("model: base\nname: first\nexperts: {mlp: {drop: {0: 1}}}\n");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(SaveComposition(*reg_, *first).ok());
+
+  // On `first` (which removed L0.mlp.E1), the plugin's lora on E1 is skipped, the one on E2 merges,
+  // and the merged brick is saved derived from the original model's brick.
+  auto merged = ComposeText("model: first\nname: tuned\nplugins: [{lora: full, merge: true}]\n");
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_EQ(merged->plugins[0].skipped, (std::vector<std::string>{"L0.mlp.E1.w1"}));
+  auto saved = SaveComposition(*reg_, *merged);
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  EXPECT_EQ(saved->new_bricks, 1);
+  auto derived = reg_->GetBrick("tuned/L0.mlp.E2");
+  auto original = reg_->GetBrick("base/L0.mlp.E2");
+  ASSERT_TRUE(derived.ok() && original.ok());
+  EXPECT_EQ(derived->parent_id, original->id);
+
+  // Listed twice: one lora brick cannot carry two scales in a saved manifest.
+  auto twice = ComposeText("model: base\nplugins: [{lora: full, scale: 1}, {lora: full, scale: 3}]\n");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("is attached twice"), std::string::npos) << twice.status().ToString();
+
+  // Made for other weights: base@2 is a re-import with a different seed.
+  auto other = MakeRandomModel([&] {
+    TestModelOptions o;
+    o.layers = 3;
+    o.d_model = 32;
+    o.ffd_hidden = 48;
+    o.gating_size = 16;
+    o.vocab = 50;
+    o.attn_experts_per_layer = {4, 3, 5};
+    o.mlp_experts_per_layer = {6, 4, 5};
+    o.dtype = DType::kF32;
+    o.seed = 99;
+    return o;
+  }());
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(reg_->Import("base", other->first, other->second, Visibility::kShared, "v2").ok());
+  auto mismatch = ComposeText("model: base@2\nplugins: [{lora: full@1}]\n");
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.status().message().find("full@1 was made for base@1"), std::string::npos)
+      << mismatch.status().ToString();
+
+  // Names: an import cannot take a submodel's name; a base cannot go while others name it.
+  auto taken = reg_->Import("first", cfg_, bricks_, Visibility::kShared, "t");
+  ASSERT_FALSE(taken.ok());
+  EXPECT_NE(taken.status().message().find("is a submodel composed from base@1"), std::string::npos)
+      << taken.status().ToString();
+  auto rm = reg_->Remove("first@1");
+  ASSERT_FALSE(rm.ok());
+  EXPECT_NE(rm.status().message().find("is the base of tuned@1"), std::string::npos) << rm.status().ToString();
+  RemoveOptions force;
+  force.force = true;
+  EXPECT_FALSE(reg_->Remove("base@1", force).ok()) << "base@1 is the base of first@1 and full@1";
+  EXPECT_TRUE(reg_->Remove("tuned@1").ok());
+  EXPECT_TRUE(reg_->Remove("first@1").ok());
+}
+
 struct BadSpec {
   const char* name;
   const char* yaml;
@@ -449,7 +516,8 @@ INSTANTIATE_TEST_SUITE_P(
             "private_on_node",
             "model: base\nplugins: [{lora: mine}]\nplacement:\n  nodes: {cloud: {endpoint: \"tcp://10.0.0.2:7001\"}}\n"
             "  rules:\n    - {match: \"L0.mlp.*\", on: cloud}\n",
-            StatusCode::kInvalidArgument, "private brick mine/L0.mlp.E0.w1@1 cannot be placed on node 'cloud'"},
+            StatusCode::kInvalidArgument,
+                "brick base/L0.mlp.E0@1 carries private lora mine/L0.mlp.E0.w1@1, so it cannot be placed on node 'cloud'"},
         BadSpec{"placement_matches_nothing",
                 "model: base\nplacement:\n  nodes: {cloud: {endpoint: \"tcp://10.0.0.2:7001\"}}\n"
                 "  rules:\n    - {match: \"L*.mpl.E*\", on: cloud}\n",
