@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "brick_runner.h"
 #include "core/json.h"
@@ -49,11 +50,17 @@ class ComposeCliTest : public ::testing::Test {
     auto j = ParseJson(r.out);
     return j.ok() && j->is_array() ? j->as_array().size() : 0;
   }
+  // The greedy continuation and the prompt logits' bytes (--dump-logits): equal strings mean the same
+  // model to the last bit, so a scale or a lora that differs cannot hide behind equal argmaxes.
   std::string Generated(const std::string& what) {
-    const CmdResult r = Brick("run " + what + " --tokens 5,17,42 -n 6 --temp 0 --json");
+    const std::string npy = Path("logits.npy");
+    const CmdResult r = Brick("run " + what + " --tokens 5,17,42 -n 6 --temp 0 --json --dump-logits " + npy);
     EXPECT_EQ(r.code, 0) << r.err;
     auto j = ParseJson(r.out);
-    return j.ok() ? DumpJson(*j->Find("generated")) : "";
+    std::stringstream logits;
+    logits << std::ifstream(npy, std::ios::binary).rdbuf();
+    EXPECT_GT(logits.str().size(), 128u);
+    return j.ok() ? DumpJson(*j->Find("generated")) + logits.str() : "";
   }
 
   fs::path dir_;
