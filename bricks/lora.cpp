@@ -1,8 +1,7 @@
-// LoRA deltas: target parsing, validation, the on-the-fly delta (two thin products) and the merge.
+// LoRA deltas: validation, the on-the-fly delta (two thin products) and the merge.
 #include "bricks/lora.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 
@@ -15,54 +14,11 @@ namespace {
 // Below this many bytes of B a parallel loop costs more than it saves (a wake-up is ~1-2 µs).
 constexpr int64_t kMinParallelBytes = 256 * 1024;
 
-// Reads a non-negative decimal index (at most 6 digits, no leading zero) at the front of s and drops it.
-bool TakeIndex(std::string_view& s, int* out) {
-  size_t n = 0;
-  while (n < s.size() && n < 7 && s[n] >= '0' && s[n] <= '9') ++n;
-  if (n == 0 || n > 6 || (n > 1 && s[0] == '0')) return false;  // canonical form only: names must match
-  std::from_chars(s.data(), s.data() + n, *out);
-  s.remove_prefix(n);
-  return true;
-}
-
-bool TakePrefix(std::string_view& s, std::string_view prefix) {
-  if (!s.starts_with(prefix)) return false;
-  s.remove_prefix(prefix.size());
-  return true;
-}
-
-// The lora's rank after checking a [r, in], b [out, r], alpha [1] finite and scale finite.
-Result<int64_t> CheckLoraShapes(const BrickData& lora, int64_t in, int64_t out, double scale) {
-  const std::string name = "lora " + lora.Name();
-  const Tensor* a = lora.Find("a");
-  const Tensor* b = lora.Find("b");
-  const Tensor* alpha = lora.Find("alpha");
-  for (const auto& [t, n] : {std::pair{a, "a"}, std::pair{b, "b"}, std::pair{alpha, "alpha"}}) {
-    if (t == nullptr) return NotFound(name + ": missing tensor '" + n + "'");
-  }
-  if (a->rank() != 2 || a->dim(0) < 1 || a->dim(1) != in) {
-    return InvalidArgument(name + ": tensor 'a' has shape " + ShapeToString(a->shape()) + ", expected [r, " +
-                           std::to_string(in) + "] with r >= 1 (the projection has " + std::to_string(in) +
-                           " input features)");
-  }
-  const int64_t r = a->dim(0);
-  if (b->shape() != Shape{out, r}) {
-    return InvalidArgument(name + ": tensor 'b' has shape " + ShapeToString(b->shape()) + ", expected " +
-                           ShapeToString({out, r}) + " ([out, r], r = " + std::to_string(r) + " from 'a')");
-  }
-  if (alpha->numel() != 1)
-    return InvalidArgument(name + ": tensor 'alpha' has shape " + ShapeToString(alpha->shape()) + ", expected [1]");
-  float value = 0;
-  ConvertToF32(alpha->data(), alpha->dtype(), 1, &value);
-  if (!std::isfinite(value)) return InvalidArgument(name + ": alpha is not finite");
-  if (!std::isfinite(scale)) return InvalidArgument(name + ": scale is not finite");
+// The lora's rank after checking its tensors against the projection (core/lora_target.h) and scale finite.
+Result<int64_t> CheckLora(const BrickData& lora, int64_t in, int64_t out, double scale) {
+  BRICK_ASSIGN_OR_RETURN(const int64_t r, CheckLoraTensors(lora, in, out));
+  if (!std::isfinite(scale)) return InvalidArgument("lora " + lora.Name() + ": scale is not finite");
   return r;
-}
-
-double AlphaOf(const BrickData& lora) {
-  float value = 0;
-  ConvertToF32(lora.Find("alpha")->data(), lora.Find("alpha")->dtype(), 1, &value);
-  return value;
 }
 
 std::vector<double> ToDouble(const Tensor& t) {
@@ -99,52 +55,11 @@ void StoreRounded(const std::vector<double>& src, DType dt, void* dst) {
 
 }  // namespace
 
-Result<LoraTarget> ParseLoraTarget(std::string_view target) {
-  auto bad = [&] {
-    return InvalidArgument("lora target '" + std::string(target) +
-                           "' is not a projection: expected L<layer>.attn.E<i>.wq|wo, L<layer>.mlp.E<i>.w1|w2 or "
-                           "lm_head.weight");
-  };
-  LoraTarget t;
-  if (target == "lm_head.weight") {
-    t.tensor = "weight";
-    return t;
-  }
-  std::string_view s = target;
-  if (!TakePrefix(s, "L") || !TakeIndex(s, &t.layer)) return bad();
-  if (TakePrefix(s, ".attn.E")) {
-    t.kind = BrickKind::kAttnExpert;
-  } else if (TakePrefix(s, ".mlp.E")) {
-    t.kind = BrickKind::kMlpExpert;
-  } else {
-    return bad();
-  }
-  if (!TakeIndex(s, &t.index) || !TakePrefix(s, ".")) return bad();
-  const bool attn = t.kind == BrickKind::kAttnExpert;
-  if (attn ? (s != "wq" && s != "wo") : (s != "w1" && s != "w2")) return bad();
-  t.tensor = std::string(s);
-  return t;
-}
-
-Result<LoraTarget> LoraTargetOf(const BrickData& lora) {
-  if (lora.kind != BrickKind::kLora) {
-    return InvalidArgument("brick " + lora.Name() + " (" + BrickKindName(lora.kind) +
-                           ") is not a lora and cannot be attached as one");
-  }
-  BRICK_ASSIGN_OR_RETURN(LoraTarget t, ParseLoraTarget(lora.target));
-  if (lora.layer != t.layer || lora.index != t.index) {
-    return InvalidArgument("lora " + lora.target + ": its layer/index fields (" + std::to_string(lora.layer) + ", " +
-                           std::to_string(lora.index) + ") disagree with its target (" + std::to_string(t.layer) +
-                           ", " + std::to_string(t.index) + ")");
-  }
-  return t;
-}
-
 Result<std::shared_ptr<const LoraDelta>> LoraDelta::FromData(const BrickData& lora, int64_t in, int64_t out,
                                                              double scale) {
   if (lora.kind != BrickKind::kLora)
     return InvalidArgument("brick " + lora.Name() + " (" + BrickKindName(lora.kind) + ") is not a lora");
-  BRICK_ASSIGN_OR_RETURN(const int64_t r, CheckLoraShapes(lora, in, out, scale));
+  BRICK_ASSIGN_OR_RETURN(const int64_t r, CheckLora(lora, in, out, scale));
   auto d = std::make_shared<LoraDelta>();
   const Tensor& a = *lora.Find("a");
   d->a_ = kernels::PackedMatrix::Pack(a.data(), a.dtype(), in, r, /*transposed=*/true);
@@ -152,7 +67,7 @@ Result<std::shared_ptr<const LoraDelta>> LoraDelta::FromData(const BrickData& lo
   // output, and a temporary [M, out] would be as large as the logits for the lm head).
   const Tensor b = lora.Find("b")->ConvertTo(DType::kF32);
   d->b_ = kernels::PackedMatrix::Pack(b.data(), DType::kF32, r, out, /*transposed=*/true);
-  d->multiplier_ = static_cast<float>(scale * AlphaOf(lora) / static_cast<double>(r));
+  d->multiplier_ = static_cast<float>(scale * LoraAlpha(lora) / static_cast<double>(r));
   return std::shared_ptr<const LoraDelta>(std::move(d));
 }
 
@@ -229,13 +144,12 @@ Result<BrickData> MergeLora(const BrickData& target, const BrickData& lora, doub
   const Tensor* w = target.Find(t.tensor);
   if (w == nullptr || w->rank() != 2)
     return InvalidArgument("brick " + target.Name() + ": no 2-D tensor '" + t.tensor + "' to merge lora into");
-  // Expert tensors are [in, out] (y = x·W); the lm head is nn.Linear [out, in] (y = x·Wᵀ).
-  const bool in_out = t.kind != BrickKind::kLmHead;
+  const bool in_out = LoraBaseStoredInOut(t.proj());
   const int64_t in = in_out ? w->dim(0) : w->dim(1), out = in_out ? w->dim(1) : w->dim(0);
-  BRICK_ASSIGN_OR_RETURN(const int64_t r, CheckLoraShapes(lora, in, out, scale));
+  BRICK_ASSIGN_OR_RETURN(const int64_t r, CheckLora(lora, in, out, scale));
   const std::vector<double> a = ToDouble(*lora.Find("a"));  // [r, in]
   const std::vector<double> b = ToDouble(*lora.Find("b"));  // [out, r]
-  const double mult = scale * AlphaOf(lora) / static_cast<double>(r);
+  const double mult = scale * LoraAlpha(lora) / static_cast<double>(r);
   // Row by row of W's storage (rows × cols), so the extra memory is a row, not a double copy of W
   // (an lm head is ~50M elements). Row s of ΔW in W's orientation is Σ_k c_k(s) · M[k, 0:cols]:
   // experts (ΔWᵀ, rows = in): M = Bᵀ [r, out], c_k(s) = A[k, s]; the head (rows = out): M = A,

@@ -1,36 +1,22 @@
 // LoRA plugin bricks: a low-rank delta ΔW = alpha / r · B·A on one projection of another brick, either
 // applied on the fly next to the untouched base weights (LoraDelta) or folded into a new version of
 // the target brick (MergeLora). A lora brick holds "a" [r, in], "b" [out, r] (PEFT orientation,
-// F32/F16/BF16) and "alpha" [1]; its target names the projection (core/brick_data.h).
+// F32/F16/BF16) and "alpha" [1]; its target names the projection (core/lora_target.h).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "core/brick_data.h"
+#include "core/lora_target.h"  // LoraTarget, ParseLoraTarget, LoraTargetOf: the target grammar
 #include "core/model_config.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/packed_matrix.h"
 
 namespace brickrt {
-
-// A projection a lora may target: "L<l>.attn.E<i>.wq|wo", "L<l>.mlp.E<i>.w1|w2" or "lm_head.weight".
-struct LoraTarget {
-  BrickKind kind = BrickKind::kLmHead;  // kAttnExpert, kMlpExpert or kLmHead
-  int layer = -1;
-  int index = -1;
-  std::string tensor;  // "wq", "wo", "w1", "w2" or "weight"
-};
-
-// Parses a target string. Errors: InvalidArgument naming the string and the accepted forms.
-Result<LoraTarget> ParseLoraTarget(std::string_view target);
-// Checks that `lora` is a kLora brick and parses its target; the brick's layer/index fields must agree
-// with the target (they are the target brick's). Errors: InvalidArgument.
-Result<LoraTarget> LoraTargetOf(const BrickData& lora);
 
 // One lora on one projection, ready to run: y += multiplier · (x·Aᵀ)·Bᵀ, multiplier = scale·alpha/r.
 // Immutable; shared by the experts that hold it.
