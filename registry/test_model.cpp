@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/glob.h"
+#include "core/lora_target.h"
 #include "core/rng.h"
 
 namespace brickrt {
@@ -48,35 +49,19 @@ uint64_t LoraSeed(uint64_t seed, const std::string& target) {
   return SplitMix64(&s);
 }
 
-struct LoraTarget {
-  std::string name;  // "L3.mlp.E5.w1"
-  int layer = -1, index = -1;
-  int64_t in = 0, out = 0;
-};
-
-// Every target of `base` in ReadPeftAdapter's order, skipping removed experts.
+// Every target of `base` in the canonical order (LoraTargetBefore), skipping removed experts.
 std::vector<LoraTarget> AllLoraTargets(const ModelConfig& base) {
   std::vector<LoraTarget> out;
-  const int64_t D = base.n_embd, A = base.att_hidden, F = base.ffd_hidden;
-  for (int64_t l = 0; l < base.n_layer; ++l) {
-    const auto li = static_cast<size_t>(l);
-    for (const bool attn : {true, false}) {
-      const int64_t E = attn ? base.n_att_experts[li] : base.n_mlp_experts[li];
-      for (int64_t e = 0; e < E; ++e) {
-        if (base.IsRemoved(attn, l, e)) continue;
-        const std::string brick = "L" + std::to_string(l) + (attn ? ".attn.E" : ".mlp.E") + std::to_string(e) + ".";
-        const int layer = static_cast<int>(l), index = static_cast<int>(e);
-        if (attn) {
-          out.push_back({brick + "wq", layer, index, D, A});
-          out.push_back({brick + "wo", layer, index, A, D});
-        } else {
-          out.push_back({brick + "w1", layer, index, D, F});
-          out.push_back({brick + "w2", layer, index, F, D});
-        }
-      }
+  for (int l = 0; l < base.n_layer; ++l) {
+    for (const LoraProj p : {LoraProj::kWq, LoraProj::kWo, LoraProj::kW1, LoraProj::kW2}) {
+      const bool attn = MakeLoraTarget(p).attention();
+      const int64_t E = (attn ? base.n_att_experts : base.n_mlp_experts)[static_cast<size_t>(l)];
+      for (int e = 0; e < E; ++e)
+        if (!base.IsRemoved(attn, l, e)) out.push_back(MakeLoraTarget(p, l, e));
     }
   }
-  out.push_back({"lm_head.weight", -1, -1, D, base.vocab_size});
+  out.push_back(MakeLoraTarget(LoraProj::kLmHead));
+  std::sort(out.begin(), out.end(), LoraTargetBefore);
   return out;
 }
 
@@ -193,19 +178,20 @@ Result<std::vector<BrickData>> MakeRandomLoras(const ModelConfig& base, const Ra
     start = comma + 1;
   }
   const std::vector<LoraTarget> all = AllLoraTargets(base);
+  std::vector<std::string> names;
+  for (const LoraTarget& t : all) names.push_back(FormatLoraTarget(t));
   std::vector<bool> selected(all.size(), false);
   for (const std::string& g : globs) {
     bool any = false;
     for (size_t i = 0; i < all.size(); ++i) {
-      if (GlobMatch(g, all[i].name)) selected[i] = any = true;
+      if (GlobMatch(g, names[i])) selected[i] = any = true;
     }
     // Each glob must select something: a glob that matches nothing is a typo, not a request.
     if (!any) {
       std::string examples;
-      for (const char* kind : {".attn.", ".mlp."}) {
-        const auto it = std::find_if(all.begin(), all.end(),
-                                     [&](const LoraTarget& x) { return x.name.find(kind) != std::string::npos; });
-        if (it != all.end()) examples += it->name + ", ";
+      for (const BrickKind kind : {BrickKind::kAttnExpert, BrickKind::kMlpExpert}) {
+        const auto it = std::find_if(all.begin(), all.end(), [&](const LoraTarget& x) { return x.kind == kind; });
+        if (it != all.end()) examples += FormatLoraTarget(*it) + ", ";
       }
       return InvalidArgument("lora targets: glob '" + g + "' selects no target of the base model (targets look like " +
                              examples + "lm_head.weight" +
@@ -217,14 +203,15 @@ Result<std::vector<BrickData>> MakeRandomLoras(const ModelConfig& base, const Ra
   for (size_t i = 0; i < all.size(); ++i) {
     if (!selected[i]) continue;
     const LoraTarget& t = all[i];
-    Rng rng(LoraSeed(o.seed, t.name));
+    const LoraFeatures f = LoraFeaturesOf(t.proj(), base);
+    Rng rng(LoraSeed(o.seed, names[i]));
     BrickData b;
     b.kind = BrickKind::kLora;
     b.layer = t.layer;
     b.index = t.index;
-    b.target = t.name;
-    b.tensors.emplace_back("a", RandomTensor(rng, o.dtype, {o.rank, t.in}, 0.0f, InvSqrt(t.in)));
-    b.tensors.emplace_back("b", RandomTensor(rng, o.dtype, {t.out, o.rank}, 0.0f, 0.5f * InvSqrt(o.rank)));
+    b.target = names[i];
+    b.tensors.emplace_back("a", RandomTensor(rng, o.dtype, {o.rank, f.in}, 0.0f, InvSqrt(f.in)));
+    b.tensors.emplace_back("b", RandomTensor(rng, o.dtype, {f.out, o.rank}, 0.0f, 0.5f * InvSqrt(o.rank)));
     Tensor alpha(DType::kF32, {1});
     alpha.mutable_data_as<float>()[0] = o.alpha;
     b.tensors.emplace_back("alpha", std::move(alpha));
