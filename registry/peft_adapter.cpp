@@ -1,272 +1,37 @@
-// ReadPeftAdapter: a PEFT LoRA adapter directory -> lora bricks. The config is checked first, then
-// every key is parsed and every shape checked against the base model before any weight is read.
+// ReadPeftAdapter: a PEFT LoRA adapter directory -> lora bricks. The config is checked first
+// (peft_adapter_config.cpp), then every key is parsed (peft_adapter_keys.cpp) and every shape checked
+// against the base model before any weight is read.
 #include "registry/peft_adapter.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
-#include <string_view>
-#include <tuple>
+#include <system_error>
 #include <utility>
 
-#include "core/file.h"
-#include "core/json.h"
+#include "core/lora_target.h"
+#include "registry/peft_adapter_config.h"
+#include "registry/peft_adapter_keys.h"
 #include "registry/safetensors.h"
 
 namespace brickrt {
 namespace {
 
-constexpr std::string_view kPrefix = "base_model.model.";
-constexpr size_t kMaxConfigBytes = size_t{1} << 20;
-
+// Unreadable counts as absent: the NotFound message then names the path.
 bool IsDir(const std::string& p) {
-  struct stat sb {};
-  return ::stat(p.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode);
+  std::error_code ec;
+  return std::filesystem::is_directory(p, ec);
 }
 bool Exists(const std::string& p) {
-  struct stat sb {};
-  return ::stat(p.c_str(), &sb) == 0;
+  std::error_code ec;
+  return std::filesystem::exists(p, ec);
 }
-
-// A JSON value for an error message, cut short.
-std::string Show(const JsonValue& v) {
-  std::string s = DumpJson(v);
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-}
-
-// ---- adapter_config.json ----
-
-struct LoraConfig {
-  int64_t r = 0;
-  double alpha = 0;
-  bool rslora = false;
-  std::vector<std::pair<std::string, int64_t>> rank_pattern;  // file order: the first match wins
-  std::vector<std::pair<std::string, double>> alpha_pattern;
-};
-
-// PEFT matches pattern keys as regexes re.match(r"(.*\.)?(KEY)$", module). Keys made of name
-// characters and '.' (matching any character) are matched exactly that way; anything else is refused.
-bool PatternKeyOk(const std::string& key) {
-  if (key.empty()) return false;
-  return std::all_of(key.begin(), key.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
-  });
-}
-
-bool MatchesAt(std::string_view pattern, std::string_view s) {
-  if (pattern.size() != s.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i)
-    if (pattern[i] != '.' && pattern[i] != s[i]) return false;
-  return true;
-}
-
-bool PatternMatches(std::string_view pattern, std::string_view module) {
-  if (MatchesAt(pattern, module)) return true;
-  for (size_t i = 1; i < module.size(); ++i)
-    if (module[i - 1] == '.' && MatchesAt(pattern, module.substr(i))) return true;
-  return false;
-}
-
-template <typename T>
-T PatternValue(const std::vector<std::pair<std::string, T>>& patterns, const std::string& module, T fallback) {
-  for (const auto& [key, value] : patterns)
-    if (PatternMatches(key, module)) return value;
-  return fallback;
-}
-
-// A member that is present and not null; nullptr otherwise.
-const JsonValue* Member(const JsonValue& obj, std::string_view key) {
-  const JsonValue* v = obj.Find(key);
-  return v == nullptr || v->is_null() ? nullptr : v;
-}
-
-bool IsEmptyContainer(const JsonValue& v) {
-  return (v.is_array() && v.as_array().empty()) || (v.is_object() && v.as_object().empty());
-}
-
-Result<bool> OptionalBool(const std::string& path, const JsonValue& cfg, const char* key) {
-  const JsonValue* v = Member(cfg, key);
-  if (v == nullptr) return false;
-  if (!v->is_bool()) return InvalidArgument(path + ": \"" + key + "\" must be true or false, found " + Show(*v));
-  return v->as_bool();
-}
-
-Status ParsePatterns(const std::string& path, const JsonValue& cfg, LoraConfig* out) {
-  for (const char* field : {"rank_pattern", "alpha_pattern"}) {
-    const JsonValue* v = Member(cfg, field);
-    if (v == nullptr) continue;
-    if (!v->is_object()) return InvalidArgument(path + ": \"" + field + "\" must be an object, found " + Show(*v));
-    const bool rank = std::string_view(field) == "rank_pattern";
-    for (const auto& [key, value] : v->as_object()) {
-      if (!PatternKeyOk(key)) {
-        return Unsupported(path + ": \"" + field + "\" key '" + key +
-                           "' is a regular expression; brickrt supports module names and name suffixes only");
-      }
-      if (rank) {
-        const std::optional<int64_t> r = value.as_int64();
-        if (!r || *r < 1)
-          return InvalidArgument(path + ": \"" + field + "\" '" + key + "' must be a positive integer, found " +
-                                 Show(value));
-        out->rank_pattern.emplace_back(key, *r);
-      } else {
-        if (!value.is_number() || !std::isfinite(value.as_double()))
-          return InvalidArgument(path + ": \"" + field + "\" '" + key + "' must be a number, found " + Show(value));
-        out->alpha_pattern.emplace_back(key, value.as_double());
-      }
-    }
-  }
-  return Status::Ok();
-}
-
-// Refuses the options that make an adapter more than LoRA deltas on the mapped projections.
-Status CheckUnsupported(const std::string& path, const JsonValue& cfg) {
-  BRICK_ASSIGN_OR_RETURN(const bool fifo, OptionalBool(path, cfg, "fan_in_fan_out"));
-  if (fifo)
-    return Unsupported(path + ": \"fan_in_fan_out\" is true (transposed Conv1D weights); only false is supported");
-  BRICK_ASSIGN_OR_RETURN(const bool dora, OptionalBool(path, cfg, "use_dora"));
-  if (dora) return Unsupported(path + ": \"use_dora\" is true; DoRA adapters are not supported, only plain LoRA");
-  BRICK_ASSIGN_OR_RETURN(const bool lora_bias, OptionalBool(path, cfg, "lora_bias"));
-  if (lora_bias) return Unsupported(path + ": \"lora_bias\" is true; LoRA biases are not supported");
-  if (const JsonValue* bias = Member(cfg, "bias")) {
-    if (!bias->is_string()) return InvalidArgument(path + ": \"bias\" must be a string, found " + Show(*bias));
-    if (bias->as_string() != "none") {
-      return Unsupported(path + ": \"bias\" is \"" + bias->as_string() +
-                         "\"; adapters that train biases are not supported (only \"none\")");
-    }
-  }
-  for (const char* key : {"modules_to_save", "layer_replication", "trainable_token_indices"}) {
-    const JsonValue* v = Member(cfg, key);
-    if (v != nullptr && !IsEmptyContainer(*v)) {
-      return Unsupported(path + ": \"" + key + "\" is " + Show(*v) +
-                         "; only LoRA deltas can be imported, not replaced or added modules");
-    }
-  }
-  return Status::Ok();
-}
-
-Result<LoraConfig> ReadConfig(const std::string& path) {
-  auto text = ReadFileCapped(path, kMaxConfigBytes);
-  if (!text.ok()) {
-    if (text.status().code() == StatusCode::kNotFound)
-      return NotFound(path + ": no such file (a PEFT adapter directory holds adapter_config.json)");
-    return text.status();
-  }
-  auto parsed = ParseJson(*text);
-  if (!parsed.ok()) return InvalidArgument(path + ": not valid JSON: " + parsed.status().message());
-  const JsonValue& cfg = *parsed;
-  if (!cfg.is_object()) return InvalidArgument(path + ": expected a JSON object, found " + Show(cfg));
-
-  const JsonValue* type = Member(cfg, "peft_type");
-  if (type == nullptr) return InvalidArgument(path + ": no \"peft_type\" (not a PEFT adapter config?)");
-  if (!type->is_string()) return InvalidArgument(path + ": \"peft_type\" must be a string, found " + Show(*type));
-  if (type->as_string() != "LORA") {
-    return Unsupported(path + ": \"peft_type\" is \"" + type->as_string() +
-                       "\"; only LoRA adapters (\"LORA\") can be imported");
-  }
-  BRICK_RETURN_IF_ERROR(CheckUnsupported(path, cfg));
-
-  LoraConfig out;
-  const JsonValue* r = Member(cfg, "r");
-  const std::optional<int64_t> rv = r == nullptr ? std::nullopt : r->as_int64();
-  if (!rv || *rv < 1)
-    return InvalidArgument(path + ": \"r\" must be a positive integer, found " + (r ? Show(*r) : "nothing"));
-  out.r = *rv;
-  const JsonValue* alpha = Member(cfg, "lora_alpha");
-  if (alpha == nullptr || !alpha->is_number() || !std::isfinite(alpha->as_double()))
-    return InvalidArgument(path + ": \"lora_alpha\" must be a number, found " + (alpha ? Show(*alpha) : "nothing"));
-  out.alpha = alpha->as_double();
-  BRICK_ASSIGN_OR_RETURN(out.rslora, OptionalBool(path, cfg, "use_rslora"));
-  BRICK_RETURN_IF_ERROR(ParsePatterns(path, cfg, &out));
-  return out;
-}
-
-// ---- keys ----
-
-enum class Proj { kWq, kWo, kW1, kW2, kLmHead };
-
-// The target tensor of each Proj, in enum order.
-constexpr const char* kProjTensor[] = {"wq", "wo", "w1", "w2", "weight"};
-const char* ProjTensor(Proj p) { return kProjTensor[static_cast<int>(p)]; }
-bool IsAttn(Proj p) { return p == Proj::kWq || p == Proj::kWo; }
-
-struct ParsedKey {
-  Proj proj = Proj::kLmHead;
-  int layer = -1;
-  std::optional<int64_t> expert;  // the per-expert form; nullopt: stacked (or lm_head)
-  std::string module;             // module name without the prefix, e.g. "transformer.h.3.mlpf.experts.5"
-  bool is_b = false;
-  std::string adapter;  // the adapter-name segment, empty when absent
-};
-
-std::optional<int64_t> ParseIndex(std::string_view s) {
-  if (s.empty() || s.size() > 9 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
-  int64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
-std::optional<ParsedKey> ParseKey(std::string_view key) {
-  if (key.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
-  std::vector<std::string_view> segs;
-  for (std::string_view rest = key.substr(kPrefix.size());;) {
-    const size_t dot = rest.find('.');
-    segs.push_back(rest.substr(0, dot));
-    if (dot == std::string_view::npos) break;
-    rest = rest.substr(dot + 1);
-  }
-  if (std::any_of(segs.begin(), segs.end(), [](std::string_view s) { return s.empty(); })) return std::nullopt;
-  const size_t n = segs.size();
-  if (n < 3 || segs[n - 1] != "weight") return std::nullopt;
-  auto is_lora = [](std::string_view s) { return s == "lora_A" || s == "lora_B"; };
-  ParsedKey pk;
-  size_t p = n - 2;  // position of lora_A / lora_B
-  if (!is_lora(segs[p])) {
-    if (n < 4 || !is_lora(segs[n - 3])) return std::nullopt;
-    p = n - 3;
-    pk.adapter = std::string(segs[n - 2]);
-  }
-  pk.is_b = segs[p] == "lora_B";
-  std::vector<std::string_view> mod(segs.begin(), segs.begin() + static_cast<std::ptrdiff_t>(p));
-  for (size_t i = 0; i < mod.size(); ++i) pk.module += (i ? "." : "") + std::string(mod[i]);
-  if (mod.size() == 1 && mod[0] == "lm_head") return pk;
-
-  if (mod.size() < 5 || mod[0] != "transformer" || mod[1] != "h") return std::nullopt;
-  const std::optional<int64_t> layer = ParseIndex(mod[2]);
-  if (!layer) return std::nullopt;
-  pk.layer = static_cast<int>(*layer);
-  std::vector<std::string_view> tail(mod.begin() + 3, mod.end());
-  if (!tail.empty()) {
-    if (const std::optional<int64_t> e = ParseIndex(tail.back())) {
-      pk.expert = *e;
-      tail.pop_back();
-    }
-  }
-  using V = std::vector<std::string_view>;
-  if (tail == V{"attn", "q_proj", "experts"})
-    pk.proj = Proj::kWq;
-  else if (tail == V{"attn", "q_proj", "output_experts"})
-    pk.proj = Proj::kWo;
-  else if (tail == V{"mlpf", "experts"})
-    pk.proj = Proj::kW1;
-  else if (tail == V{"mlpf", "output_experts"})
-    pk.proj = Proj::kW2;
-  else
-    return std::nullopt;
-  return pk;
-}
-
-// ---- validation and reading ----
 
 struct KeyPair {
-  ParsedKey module;  // the module's parse (from whichever of A/B came first)
+  PeftKey module;  // the module's parse (from whichever of A/B came first)
   const StTensorInfo* a = nullptr;
   const StTensorInfo* b = nullptr;
 };
@@ -274,11 +39,10 @@ struct KeyPair {
 // One brick to read: expert e of a pair (slice e of a stacked pair).
 struct Job {
   const KeyPair* pair = nullptr;
-  int64_t expert = -1;  // -1 for lm_head
+  LoraTarget target;  // its index is the expert (the slice of a stacked pair); -1 for lm_head
   bool stacked = false;
   int64_t r = 0, in = 0, out = 0;
   float alpha = 0;
-  std::string target;
 };
 
 class AdapterReader {
@@ -287,7 +51,7 @@ class AdapterReader {
 
   Result<std::vector<BrickData>> Read() {
     if (!IsDir(dir_)) return NotFound(dir_ + ": adapter directory does not exist");
-    BRICK_ASSIGN_OR_RETURN(cfg_, ReadConfig(dir_ + "/adapter_config.json"));
+    BRICK_ASSIGN_OR_RETURN(cfg_, ReadPeftLoraConfig(dir_ + "/adapter_config.json"));
     path_ = dir_ + "/adapter_model.safetensors";
     if (!Exists(path_)) {
       const std::string hint =
@@ -304,13 +68,14 @@ class AdapterReader {
       BRICK_RETURN_IF_ERROR(PlanPair(pair, &jobs));
     }
     for (const Job& j : jobs) {
-      auto [it, fresh] = key_of_target.emplace(j.target, j.pair->a->name);
+      auto [it, fresh] = key_of_target.emplace(FormatLoraTarget(j.target), j.pair->a->name);
       if (!fresh) {
         return InvalidArgument(path_ + ": keys '" + it->second + "' and '" + j.pair->a->name + "' both adapt " +
-                               j.target + "; keep one");
+                               it->first + "; keep one");
       }
     }
-    std::stable_sort(jobs.begin(), jobs.end(), [](const Job& x, const Job& y) { return Order(x) < Order(y); });
+    std::stable_sort(jobs.begin(), jobs.end(),
+                     [](const Job& x, const Job& y) { return LoraTargetBefore(x.target, y.target); });
     std::vector<BrickData> out;
     out.reserve(jobs.size());
     for (const Job& j : jobs) {
@@ -331,7 +96,7 @@ class AdapterReader {
     std::optional<std::string> adapter;
     std::string adapter_key;
     for (const StTensorInfo& t : file.tensors()) {
-      std::optional<ParsedKey> pk = ParseKey(t.name);
+      std::optional<PeftKey> pk = ParsePeftKey(t.name);
       if (!pk) {
         return InvalidArgument(KeyError(t.name,
                                         "not a LoRA weight of a module brickrt maps (expected base_model.model."
@@ -360,9 +125,17 @@ class AdapterReader {
     return Status::Ok();
   }
 
+  // The target must be in the base model; the message names the key.
+  Status CheckInBase(const std::string& key, const LoraTarget& t) const {
+    Status st = CheckLoraTargetIn(t, base_).WithContext(path_ + ": key '" + key + "'");
+    if (!st.ok() && base_.IsRemoved(t.attention(), t.layer, t.index))
+      return InvalidArgument(st.message() + "; import against the full model");
+    return st;
+  }
+
   // Checks one pair against the base model and the config and appends its bricks to jobs.
   Status PlanPair(const KeyPair& pair, std::vector<Job>* jobs) const {
-    const ParsedKey& m = pair.module;
+    const PeftKey& m = pair.module;
     const std::string& a_key = pair.a->name;
     for (const StTensorInfo* t : {pair.a, pair.b}) {
       if (!ToDType(t->dtype)) {
@@ -372,26 +145,16 @@ class AdapterReader {
     }
     Job job;
     job.pair = &pair;
-    const int64_t D = base_.n_embd, A = base_.att_hidden, F = base_.ffd_hidden, V = base_.vocab_size;
-    const int64_t in_out[][2] = {{D, A}, {A, D}, {D, F}, {F, D}, {D, V}};  // by Proj, as the table in the header
-    job.in = in_out[static_cast<int>(m.proj)][0];
-    job.out = in_out[static_cast<int>(m.proj)][1];
+    const LoraFeatures f = LoraFeaturesOf(m.proj, base_);
+    job.in = f.in;
+    job.out = f.out;
+    job.stacked = m.proj != LoraProj::kLmHead && !m.expert;
     int64_t experts = 0;  // the layer's expert count (expert modules)
-    if (m.proj != Proj::kLmHead) {
-      if (m.layer >= base_.n_layer) {
-        return InvalidArgument(KeyError(a_key, "layer " + std::to_string(m.layer) + " is beyond the base model's " +
-                                                   std::to_string(base_.n_layer) + " layers"));
-      }
-      const auto& counts = IsAttn(m.proj) ? base_.n_att_experts : base_.n_mlp_experts;
-      experts = counts[static_cast<size_t>(m.layer)];
-      if (m.expert && *m.expert >= experts) {
-        return InvalidArgument(KeyError(a_key, "expert " + std::to_string(*m.expert) + " is beyond layer " +
-                                                   std::to_string(m.layer) + "'s " + std::to_string(experts) + " " +
-                                                   (IsAttn(m.proj) ? "attention" : "MLP") +
-                                                   " experts in the base model"));
-      }
+    if (m.proj != LoraProj::kLmHead) {
+      // The layer, and a per-expert key's expert; every expert of a stacked key is checked below.
+      BRICK_RETURN_IF_ERROR(CheckInBase(a_key, m.Target(m.expert.value_or(0))));
+      experts = (m.Target(0).attention() ? base_.n_att_experts : base_.n_mlp_experts)[static_cast<size_t>(m.layer)];
     }
-    job.stacked = m.proj != Proj::kLmHead && !m.expert;
     const size_t rank = job.stacked ? 3 : 2;
     const std::string want_a =
         std::string(job.stacked ? "[" + std::to_string(experts) + ", r, " : "[r, ") + std::to_string(job.in) + "]";
@@ -410,60 +173,37 @@ class AdapterReader {
       return Corrupt(KeyError(pair.b->name, "rank " + std::to_string(sb[rank - 1]) + " disagrees with rank " +
                                                 std::to_string(job.r) + " of '" + a_key + "'"));
     }
-    const int64_t want_r = PatternValue(cfg_.rank_pattern, m.module, cfg_.r);
+    const int64_t want_r = cfg_.RankOf(m.module);
     if (job.r != want_r) {
       return InvalidArgument(KeyError(a_key, "rank " + std::to_string(job.r) + ", but adapter_config.json gives r = " +
                                                  std::to_string(want_r) + " for " + m.module));
     }
-    const double alpha = PatternValue(cfg_.alpha_pattern, m.module, cfg_.alpha);
+    const double alpha = cfg_.AlphaOf(m.module);
     // PEFT scales by alpha / r, or alpha / sqrt(r) with rsLoRA; the brick always means alpha / r.
     job.alpha = static_cast<float>(cfg_.rslora ? alpha * std::sqrt(static_cast<double>(job.r)) : alpha);
     if (!std::isfinite(job.alpha)) return InvalidArgument(KeyError(a_key, "lora_alpha overflows F32"));
 
-    if (m.proj == Proj::kLmHead) {
-      job.target = "lm_head.weight";
+    if (m.proj == LoraProj::kLmHead) {
+      job.target = m.Target(-1);
       jobs->push_back(job);
       return Status::Ok();
     }
-    const int64_t first = m.expert ? *m.expert : 0, last = m.expert ? *m.expert + 1 : experts;
-    for (int64_t e = first; e < last; ++e) {
-      if (base_.IsRemoved(IsAttn(m.proj), m.layer, e)) {
-        return InvalidArgument(KeyError(a_key, "expert " + std::to_string(e) + " of layer " + std::to_string(m.layer) +
-                                                   " is removed from the base model; import against the full model"));
-      }
-      job.expert = e;
-      job.target = "L" + std::to_string(m.layer) + (IsAttn(m.proj) ? ".attn.E" : ".mlp.E") + std::to_string(e) + "." +
-                   ProjTensor(m.proj);
+    const int first = m.expert.value_or(0), last = m.expert ? *m.expert + 1 : static_cast<int>(experts);
+    for (int e = first; e < last; ++e) {
+      job.target = m.Target(e);
+      BRICK_RETURN_IF_ERROR(CheckInBase(a_key, job.target));
       jobs->push_back(job);
     }
     return Status::Ok();
   }
 
-  // (layer, attention before MLP, expert, projection); lm_head after every layer.
-  static std::tuple<int64_t, int, int64_t, int> Order(const Job& j) {
-    const ParsedKey& m = j.pair->module;
-    if (m.proj == Proj::kLmHead) return {INT64_MAX, 0, 0, 0};
-    return {m.layer, IsAttn(m.proj) ? 0 : 1, j.expert, (m.proj == Proj::kWq || m.proj == Proj::kW1) ? 0 : 1};
-  }
-
   Result<Tensor> ReadTensor(const SafetensorsFile& file, const StTensorInfo& info, const Job& j, Shape shape) const {
-    Result<Tensor> t = j.stacked ? file.ReadRows(info.name, j.expert, 1) : file.Read(info.name);
+    Result<Tensor> t = j.stacked ? file.ReadRows(info.name, j.target.index, 1) : file.Read(info.name);
     if (!t.ok()) return t.status();
     Tensor out = t->Reshaped(std::move(shape));
-    // Widened in blocks: a NaN in an adapter would silently poison every token it touches.
-    constexpr size_t kBlock = 4096;
-    float buf[kBlock];
-    const auto* bytes = static_cast<const uint8_t*>(out.data());
-    const size_t n = static_cast<size_t>(out.numel()), esize = DTypeSize(out.dtype());
-    for (size_t i = 0; i < n; i += kBlock) {
-      const size_t m = std::min(kBlock, n - i);
-      ConvertToF32(bytes + i * esize, out.dtype(), m, buf);
-      for (size_t k = 0; k < m; ++k) {
-        if (!std::isfinite(buf[k])) {
-          const std::string where = j.stacked ? " of expert " + std::to_string(j.expert) : "";
-          return Corrupt(KeyError(info.name, "element " + std::to_string(i + k) + where + " is NaN or infinite"));
-        }
-      }
+    if (const std::optional<int64_t> bad = FirstNonFinite(out)) {
+      const std::string where = j.stacked ? " of expert " + std::to_string(j.target.index) : "";
+      return Corrupt(KeyError(info.name, "element " + std::to_string(*bad) + where + " is NaN or infinite"));
     }
     return out;
   }
@@ -471,9 +211,9 @@ class AdapterReader {
   Result<BrickData> ReadJob(const SafetensorsFile& file, const Job& j) const {
     BrickData b;
     b.kind = BrickKind::kLora;
-    b.layer = j.pair->module.layer;
-    b.index = static_cast<int>(j.expert);
-    b.target = j.target;
+    b.layer = j.target.layer;
+    b.index = j.target.index;
+    b.target = FormatLoraTarget(j.target);
     BRICK_ASSIGN_OR_RETURN(Tensor a, ReadTensor(file, *j.pair->a, j, {j.r, j.in}));
     BRICK_ASSIGN_OR_RETURN(Tensor bt, ReadTensor(file, *j.pair->b, j, {j.out, j.r}));
     Tensor alpha(DType::kF32, {1});
@@ -486,7 +226,7 @@ class AdapterReader {
 
   std::string dir_, path_;
   const ModelConfig& base_;
-  LoraConfig cfg_;
+  PeftLoraConfig cfg_;
   std::map<std::string, KeyPair> pairs_;  // by module name
 };
 

@@ -72,6 +72,7 @@ struct PeftWriteOptions {
 //                    shape `base` does not have (or an expert it removed); two loras on one target;
 //                    ranks or alphas that differ (adapter_config.json holds one r and one lora_alpha);
 //                    alpha not F32 [1]; a NaN or infinite value; dir exists and is not an empty directory
+//   NotFound         a lora without tensor a, b or alpha
 //   IoError          dir cannot be created or a file cannot be written
 Status WritePeftAdapter(const std::string& dir, const std::vector<BrickData>& loras, const ModelConfig& base,
                         const PeftWriteOptions& opts = {});
