@@ -28,6 +28,64 @@ void ScatterAddGated(const ExpertGroups& g, int64_t e, const float* y, int64_t D
   }
 }
 
+// The MLP experts of a layer some of whose experts run on executors: send each executor its rows,
+// run the local experts, wait, then combine every expert's outputs in expert order.
+Status RunSplitMlp(const Layer& layer, int64_t l, const ExpertGroups& g, const float* x, int64_t D, Workspace& ws,
+                   ThreadPool* pool, const MlpPlacement& placement, float* lora) {
+  SplitScratch& s = ws.split;
+  const std::vector<int32_t>& owner = placement.owner[static_cast<size_t>(l)];
+  float* remote_in = s.remote_in.mutable_data_as<float>();
+  float* remote_out = s.remote_out.mutable_data_as<float>();
+  // Started calls are always finished, even when a later Start fails, so none is left in flight.
+  auto finish_started = [&](Status st) {
+    for (size_t ex = 0; ex < placement.executors.size(); ++ex) {
+      if (!s.started[ex]) continue;
+      s.started[ex] = false;
+      Status fin = placement.executors[ex]->Finish();
+      if (st.ok() && !fin.ok()) st = std::move(fin);
+    }
+    return st;
+  };
+  int64_t next = 0;  // rows gathered so far into remote_in
+  for (size_t ex = 0; ex < placement.executors.size(); ++ex) {
+    s.experts[ex].clear();
+    s.counts[ex].clear();
+    const int64_t first = next;
+    for (int64_t e = 0; e < g.n_experts; ++e) {
+      const int32_t c = g.count(e);
+      if (c == 0 || owner[static_cast<size_t>(e)] != static_cast<int32_t>(ex)) continue;
+      s.experts[ex].push_back(layer.mlp_ids[static_cast<size_t>(e)]);
+      s.counts[ex].push_back(c);
+      GatherRows(g, e, x, D, remote_in + next * D);
+      s.expert_out[static_cast<size_t>(e)] = remote_out + next * D;
+      next += c;
+    }
+    if (s.experts[ex].empty()) continue;
+    const ExpertCall call{l, D, s.experts[ex], s.counts[ex], remote_in + first * D, remote_out + first * D};
+    Status st = placement.executors[ex]->Start(call);
+    if (!st.ok()) return finish_started(std::move(st));
+    s.started[ex] = true;
+  }
+  // Local experts while the calls are in flight; each keeps its outputs at its pair offset.
+  float* local_out = s.local_out.mutable_data_as<float>();
+  float* mid = ws.pair_mid.mutable_data_as<float>();
+  float* xin = ws.pair_in.mutable_data_as<float>();
+  for (int64_t e = 0; e < g.n_experts; ++e) {
+    const int64_t c = g.count(e);
+    if (c == 0 || owner[static_cast<size_t>(e)] != MlpPlacement::kLocal) continue;
+    float* y = local_out + static_cast<int64_t>(g.offsets[e]) * D;
+    GatherRows(g, e, x, D, xin);
+    layer.mlp[static_cast<size_t>(e)]->Forward(xin, c, y, mid, lora, pool);
+    s.expert_out[static_cast<size_t>(e)] = y;
+  }
+  BRICK_RETURN_IF_ERROR(finish_started(Status::Ok()));
+  float* h = ws.hidden.mutable_data_as<float>();
+  for (int64_t e = 0; e < g.n_experts; ++e) {
+    if (g.count(e) > 0) ScatterAddGated(g, e, s.expert_out[static_cast<size_t>(e)], D, h);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, const StepRows& rows,
@@ -86,7 +144,8 @@ void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, co
   }
 }
 
-void RunMlpBlock(const Layer& layer, const ModelConfig& cfg, int64_t n, Workspace& ws, ThreadPool* pool) {
+Status RunMlpBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, int64_t n, Workspace& ws, ThreadPool* pool,
+                   const MlpPlacement* placement) {
   const int64_t D = cfg.n_embd;
   const int k = cfg.k_mlp;
   float* h = ws.hidden.mutable_data_as<float>();
@@ -100,14 +159,18 @@ void RunMlpBlock(const Layer& layer, const ModelConfig& cfg, int64_t n, Workspac
   float* lora = layer.lora_rank > 0 ? ws.LoraScratch(layer.lora_rank) : nullptr;
   float* xin = ws.pair_in.mutable_data_as<float>();
   float* mid = ws.pair_mid.mutable_data_as<float>();
-  float* y = ws.pair_out.mutable_data_as<float>();
-  for (int64_t e = 0; e < g.n_experts; ++e) {
-    const int64_t c = g.count(e);
-    if (c == 0) continue;
-    GatherRows(g, e, x, D, xin);
-    layer.mlp[static_cast<size_t>(e)]->Forward(xin, c, y, mid, lora, pool);
-    ScatterAddGated(g, e, y, D, h);
+  if (placement == nullptr || !placement->AnyRemote(l)) {
+    float* y = ws.pair_out.mutable_data_as<float>();
+    for (int64_t e = 0; e < g.n_experts; ++e) {
+      const int64_t c = g.count(e);
+      if (c == 0) continue;
+      GatherRows(g, e, x, D, xin);
+      layer.mlp[static_cast<size_t>(e)]->Forward(xin, c, y, mid, lora, pool);
+      ScatterAddGated(g, e, y, D, h);
+    }
+    return Status::Ok();
   }
+  return RunSplitMlp(layer, l, g, x, D, ws, pool, *placement, lora);
 }
 
 }  // namespace brickrt

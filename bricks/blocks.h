@@ -7,9 +7,11 @@
 
 #include <cstdint>
 
+#include "bricks/executor.h"
 #include "bricks/kv_cache.h"
 #include "bricks/model.h"
 #include "bricks/workspace.h"
+#include "core/status.h"
 #include "core/thread_pool.h"
 
 namespace brickrt {
@@ -27,6 +29,13 @@ struct StepRows {
 void RunAttentionBlock(const Layer& layer, int64_t layer_index, const ModelConfig& cfg, const StepRows& rows,
                        KvCache* const* caches, Workspace& ws, ThreadPool* pool);
 
-void RunMlpBlock(const Layer& layer, const ModelConfig& cfg, int64_t n, Workspace& ws, ThreadPool* pool);
+// placement: which executor runs each of the layer's MLP experts (nullptr or no remote owner in this
+// layer: all local, the plain path). With remote owners, each executor gets one ExpertCall with all
+// its rows, the local experts run meanwhile, and every output is combined in expert order once all
+// are in, so the result equals all-local execution when the executors compute the same experts.
+// Errors: the first executor error (every started call is finished first); ws.hidden is then
+// unspecified for this step.
+Status RunMlpBlock(const Layer& layer, int64_t layer_index, const ModelConfig& cfg, int64_t n, Workspace& ws,
+                   ThreadPool* pool, const MlpPlacement* placement = nullptr);
 
 }  // namespace brickrt

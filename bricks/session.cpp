@@ -14,7 +14,8 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& opts,
       opts_(opts),
       pool_(pool),
       ws_(model_->config(), opts.max_step_tokens, opts.max_context, pool ? pool->size() : 1,
-          model_->MaxLoraRank()) {
+          model_->MaxLoraRank(),
+          opts.mlp_placement ? static_cast<int>(opts.mlp_placement->executors.size()) : 0) {
   const auto n = static_cast<size_t>(opts.max_step_tokens);
   row_seq_.resize(n);
   row_token_.resize(n);
@@ -32,6 +33,32 @@ constexpr int kMaxSequences = 1 << 16;
 constexpr int64_t kMaxTokens = int64_t{1} << 24;
 }  // namespace
 
+namespace {
+
+// Owners must index executors that exist, one per kept expert of a layer.
+Status CheckPlacement(const Model& model, const MlpPlacement& p) {
+  if (p.owner.size() > model.layers().size())
+    return InvalidArgument("MLP placement has " + std::to_string(p.owner.size()) + " layers, the model " +
+                           std::to_string(model.layers().size()));
+  for (const ExpertExecutor* e : p.executors)
+    if (e == nullptr) return InvalidArgument("MLP placement lists a null executor");
+  for (size_t l = 0; l < p.owner.size(); ++l) {
+    const std::vector<int32_t>& o = p.owner[l];
+    if (o.empty()) continue;
+    if (o.size() != model.layers()[l].mlp.size())
+      return InvalidArgument("MLP placement of layer " + std::to_string(l) + " has " + std::to_string(o.size()) +
+                             " owners for " + std::to_string(model.layers()[l].mlp.size()) + " kept experts");
+    for (int32_t x : o) {
+      if (x != MlpPlacement::kLocal && (x < 0 || static_cast<size_t>(x) >= p.executors.size()))
+        return InvalidArgument("MLP placement of layer " + std::to_string(l) + " names executor " +
+                               std::to_string(x) + " of " + std::to_string(p.executors.size()));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 int64_t Session::PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts, int n_threads, int64_t lora_rank) {
   // All operands are capped by Create (sizes < 2^24, counts < 2^16), so this cannot overflow.
   const double d = static_cast<double>(cfg.n_embd);
@@ -39,7 +66,9 @@ int64_t Session::PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts
   const double rows = static_cast<double>(opts.max_step_tokens);
   const double width = 4 * d + static_cast<double>(cfg.att_hidden) * 2 + static_cast<double>(cfg.ffd_hidden) +
                        static_cast<double>(cfg.gating_size) + static_cast<double>(lora_rank) + 64;
-  const double ws = rows * width * 4 + static_cast<double>(opts.max_context) * 4 * n_threads;
+  // Split MLP execution keeps three [rows·k, D] buffers (workspace.h SplitScratch).
+  const double split = opts.mlp_placement != nullptr ? 3 * rows * std::max(1, cfg.k_mlp) * d * 4 : 0;
+  const double ws = rows * width * 4 + static_cast<double>(opts.max_context) * 4 * n_threads + split;
   const double total = ws + cache * opts.max_sequences;
   return total > 9e18 ? INT64_MAX : static_cast<int64_t>(total);
 }
@@ -53,6 +82,7 @@ Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> mo
                            std::to_string(kMaxTokens) + "] tokens");
   if (opts.max_step_tokens < 1 || opts.max_step_tokens > kMaxTokens)
     return InvalidArgument("tokens per step must be in [1, " + std::to_string(kMaxTokens) + "]");
+  if (opts.mlp_placement != nullptr) BRICK_RETURN_IF_ERROR(CheckPlacement(*model, *opts.mlp_placement));
   const int64_t need = PlannedBytes(model->config(), opts, pool ? pool->size() : 1, model->MaxLoraRank());
   const int64_t have = PhysicalMemoryBytes();
   if (have > 0 && need > have) {
@@ -147,7 +177,9 @@ Status Session::Forward(std::span<const SequenceChunk> chunks, bool all_position
   const auto& layers = model_->layers();
   for (size_t l = 0; l < layers.size(); ++l) {
     RunAttentionBlock(layers[l], static_cast<int64_t>(l), cfg, rows, cache_ptrs_.data(), ws_, pool_);
-    RunMlpBlock(layers[l], cfg, n, ws_, pool_);
+    // A failed executor call aborts the step before any sequence advances (the rows written into the
+    // caches lie beyond their lengths and are overwritten by the next step).
+    BRICK_RETURN_IF_ERROR(RunMlpBlock(layers[l], static_cast<int64_t>(l), cfg, n, ws_, pool_, opts_.mlp_placement));
   }
   for (const SequenceChunk& c : chunks) {
     KvCache& cache = *caches_[static_cast<size_t>(c.seq)];

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "bricks/executor.h"
 #include "bricks/kv_cache.h"
 #include "bricks/model.h"
 #include "bricks/workspace.h"
@@ -20,6 +21,9 @@ struct SessionOptions {
   int max_sequences = 8;          // sequences alive at once
   int64_t max_context = 2048;     // tokens per sequence (prompt + generated)
   int64_t max_step_tokens = 2048;  // new tokens over all sequences in one Forward call
+  // Where MLP experts run (bricks/executor.h); nullptr: all local. Not owned; must outlive the
+  // session. Checked by Create against the model's layers and kept experts.
+  const MlpPlacement* mlp_placement = nullptr;
 };
 
 // New tokens for one sequence in one step.
@@ -54,7 +58,7 @@ class Session {
   // Appends each chunk's tokens to its sequence and runs the model on all of them together.
   // logits F32: with all_positions, [Σ chunk lengths, V] in chunk order; otherwise [chunks, V], the
   // last position of each chunk. On error (bad token id, unknown sequence, a sequence twice, too many
-  // tokens, context full) nothing changes.
+  // tokens, context full, an executor's error) nothing changes: no sequence advances.
   Status Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits);
 
   // Bytes of KV cache currently allocated (live and reusable slots).

@@ -8,7 +8,8 @@
 
 namespace brickrt {
 
-Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int n_threads, int64_t lora_rank)
+Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int n_threads, int64_t lora_rank,
+                     int executors)
     : max_rows(rows) {
   const int64_t D = cfg.n_embd, A = cfg.att_hidden, F = cfg.ffd_hidden, G = cfg.gating_size;
   int64_t e_max = 1;
@@ -31,6 +32,18 @@ Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int
   attn_scratch = Tensor(DType::kF32, {std::max<int64_t>(1, kernels::StickBreakWorkspaceFloats(max_keys, n_threads))});
   groups.Reserve(pairs, e_max);
   if (lora_rank > 0) lora = Tensor(DType::kF32, {rows, lora_rank});
+  if (executors > 0) {
+    const int64_t mlp_pairs = rows * std::max(1, cfg.k_mlp);
+    split.local_out = Tensor(DType::kF32, {mlp_pairs, D});
+    split.remote_in = Tensor(DType::kF32, {mlp_pairs, D});
+    split.remote_out = Tensor(DType::kF32, {mlp_pairs, D});
+    split.experts.resize(static_cast<size_t>(executors));
+    split.counts.resize(static_cast<size_t>(executors));
+    for (auto& v : split.experts) v.reserve(static_cast<size_t>(e_max));
+    for (auto& v : split.counts) v.reserve(static_cast<size_t>(e_max));
+    split.expert_out.resize(static_cast<size_t>(e_max));
+    split.started.resize(static_cast<size_t>(executors));
+  }
 }
 
 float* Workspace::LoraScratch(int64_t rank) {

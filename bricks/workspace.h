@@ -11,9 +11,23 @@
 
 namespace brickrt {
 
+// The MLP block's buffers when some experts run on executors (bricks/executor.h): every expert's
+// output is kept until all are in, then combined in expert order.
+struct SplitScratch {
+  Tensor local_out;   // F32 [R·k, D]  each local expert's outputs, at its pair offset
+  Tensor remote_in;   // F32 [R·k, D]  the rows sent, executor after executor
+  Tensor remote_out;  // F32 [R·k, D]  their outputs, same layout
+  std::vector<std::vector<int64_t>> experts;  // per executor: the call's expert ids (reserved E_max)
+  std::vector<std::vector<int32_t>> counts;   // per executor: rows per expert (reserved E_max)
+  std::vector<const float*> expert_out;       // [E_max] where each kept slot's outputs are
+  std::vector<bool> started;                  // per executor: a call is in flight
+};
+
 struct Workspace {
   // lora_rank: the largest LoRA rank of the model's attachments (Model::MaxLoraRank), 0 without.
-  Workspace(const ModelConfig& cfg, int64_t max_rows, int64_t max_keys, int n_threads, int64_t lora_rank = 0);
+  // executors: how many the session's MlpPlacement has (0: every expert is local, no SplitScratch).
+  Workspace(const ModelConfig& cfg, int64_t max_rows, int64_t max_keys, int n_threads, int64_t lora_rank = 0,
+            int executors = 0);
 
   int64_t max_rows = 0;
   Tensor hidden;        // F32 [R, D]   residual stream
@@ -29,6 +43,7 @@ struct Workspace {
   Tensor attn_scratch;  // F32 [StickBreakWorkspaceFloats(max_keys, threads)]
   ExpertGroups groups;
   Tensor lora;          // F32 [R, r_max]  LoRA rows x·Aᵀ (bricks/lora.h); empty without LoRAs
+  SplitScratch split;   // empty without executors
 
   // The LoRA scratch for up to max_rows rows of rank <= the workspace's lora_rank (asserted).
   float* LoraScratch(int64_t rank);

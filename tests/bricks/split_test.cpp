@@ -1,0 +1,223 @@
+// Split MLP execution (bricks/executor.h): experts run on executors give the same logits, bit for
+// bit, as all-local execution; one call per (layer, executor) per step; an executor's failure aborts
+// the step with nothing advanced; and bad placements are refused by Session::Create.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "bricks/session.h"
+#include "registry/test_model.h"
+
+namespace brickrt {
+namespace {
+
+std::shared_ptr<const Model> RandomModel(DType dtype) {
+  TestModelOptions o;
+  o.layers = 3;
+  o.d_model = 64;
+  o.ffd_hidden = 96;
+  o.gating_size = 32;
+  o.vocab = 257;
+  o.attn_experts_per_layer = {4, 3, 6};
+  o.mlp_experts_per_layer = {8, 5, 7};
+  o.dtype = dtype;
+  o.seed = 21;
+  auto made = MakeRandomModel(o);
+  if (!made.ok()) return nullptr;
+  auto model = Model::Build(made->first, std::move(made->second));
+  return model.ok() ? *model : nullptr;
+}
+
+// Runs the experts of the call on its own thread with the model's own expert objects (what a node
+// holding the same bricks computes), recording every call.
+class ThreadExecutor : public ExpertExecutor {
+ public:
+  explicit ThreadExecutor(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
+  ~ThreadExecutor() override {
+    if (worker_.joinable()) worker_.join();
+  }
+
+  Status Start(const ExpertCall& call) override {
+    EXPECT_FALSE(worker_.joinable()) << "a second call started before Finish";
+    calls.push_back({call.layer, std::vector<int64_t>(call.experts.begin(), call.experts.end()),
+                     std::vector<int32_t>(call.counts.begin(), call.counts.end())});
+    if (fail_start) return Unavailable("executor refused the call");
+    worker_ = std::thread([this, call] { Compute(call); });
+    return Status::Ok();
+  }
+  Status Finish() override {
+    if (worker_.joinable()) worker_.join();
+    if (fail_finish) return Unavailable("node 'test' did not answer within 5 ms");
+    return Status::Ok();
+  }
+
+  struct Call {
+    int64_t layer;
+    std::vector<int64_t> experts;
+    std::vector<int32_t> counts;
+  };
+  std::vector<Call> calls;
+  bool fail_start = false, fail_finish = false;
+
+ private:
+  void Compute(const ExpertCall& call) {
+    const Layer& layer = model_->layers()[static_cast<size_t>(call.layer)];
+    const int64_t F = model_->config().ffd_hidden;
+    int64_t row = 0;
+    for (size_t i = 0; i < call.experts.size(); ++i) {
+      const auto slot = std::find(layer.mlp_ids.begin(), layer.mlp_ids.end(), call.experts[i]) - layer.mlp_ids.begin();
+      const int64_t c = call.counts[i];
+      std::vector<float> mid(static_cast<size_t>(c * F));
+      layer.mlp[static_cast<size_t>(slot)]->Forward(call.rows + row * call.width, c, call.out + row * call.width,
+                                                    mid.data(), nullptr, nullptr);
+      row += c;
+    }
+  }
+
+  std::shared_ptr<const Model> model_;
+  std::thread worker_;
+};
+
+// Layers 0 and 2 split over two executors and local; layer 1 all local.
+MlpPlacement MakePlacement(const Model& m, std::vector<ExpertExecutor*> executors) {
+  MlpPlacement p;
+  p.executors = std::move(executors);
+  p.owner.resize(m.layers().size());
+  for (size_t l : {size_t{0}, size_t{2}}) {
+    for (size_t slot = 0; slot < m.layers()[l].mlp.size(); ++slot)
+      p.owner[l].push_back(slot % 3 == 2 ? MlpPlacement::kLocal : static_cast<int32_t>(slot % 3));
+  }
+  return p;
+}
+
+// Prefill of three prompts of different lengths in one step, then three decode steps; all logits.
+std::vector<float> RunSteps(std::shared_ptr<const Model> model, const MlpPlacement* placement, Status* error) {
+  SessionOptions so{3, 32, 32};
+  so.mlp_placement = placement;
+  ThreadPool pool(2);
+  auto session = Session::Create(model, so, &pool);
+  EXPECT_TRUE(session.ok()) << session.status().ToString();
+  if (!session.ok()) return {};
+  Session& s = **session;
+  const std::vector<std::vector<int32_t>> prompts = {{5, 17, 99, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {200}};
+  std::vector<SequenceChunk> chunks;
+  int64_t total = 0;
+  for (const auto& p : prompts) {
+    chunks.push_back({*s.AddSequence(), p});
+    total += static_cast<int64_t>(p.size());
+  }
+  const int64_t V = model->config().vocab_size;
+  std::vector<float> logits(static_cast<size_t>(total * V));
+  *error = s.Forward(chunks, true, logits.data());
+  if (!error->ok()) return {};
+  std::vector<float> all = logits;
+  const std::vector<int32_t> next = {7, 8, 9};
+  for (int step = 0; step < 3; ++step) {
+    std::vector<SequenceChunk> dec;
+    for (size_t i = 0; i < prompts.size(); ++i) dec.push_back({chunks[i].seq, {&next[i], 1}});
+    std::vector<float> out(static_cast<size_t>(3 * V));
+    *error = s.Forward(dec, false, out.data());
+    if (!error->ok()) return {};
+    all.insert(all.end(), out.begin(), out.end());
+  }
+  return all;
+}
+
+class SplitTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(SplitTest, SplitEqualsLocalBitForBitWithOneCallPerLayerAndExecutor) {
+  auto model = RandomModel(GetParam());
+  ASSERT_NE(model, nullptr);
+  Status st;
+  const std::vector<float> local = RunSteps(model, nullptr, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ThreadExecutor a(model), b(model);
+  const MlpPlacement p = MakePlacement(*model, {&a, &b});
+  const std::vector<float> split = RunSteps(model, &p, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(split.size(), local.size());
+  EXPECT_TRUE(split == local) << "split execution must equal local execution bit for bit";
+
+  // 4 steps x 2 split layers, at most one call each (an executor none of whose experts got a row
+  // is not called); every call lists its experts ascending with a row count each.
+  for (const ThreadExecutor* ex : {&a, &b}) {
+    EXPECT_GE(ex->calls.size(), 6u);
+    EXPECT_LE(ex->calls.size(), 8u);
+    std::vector<int64_t> layers;
+    for (const auto& c : ex->calls) {
+      layers.push_back(c.layer);
+      EXPECT_TRUE(c.layer == 0 || c.layer == 2);
+      EXPECT_TRUE(std::is_sorted(c.experts.begin(), c.experts.end()));
+      EXPECT_EQ(c.experts.size(), c.counts.size());
+      for (int32_t n : c.counts) EXPECT_GE(n, 1);
+    }
+  }
+  // The prefill call carries rows of all three sequences: 14 tokens x top-2 over 8 experts.
+  int32_t rows = 0;
+  for (const ThreadExecutor* ex : {&a, &b})
+    for (int32_t n : ex->calls[0].counts) rows += n;
+  EXPECT_GT(rows, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, SplitTest, ::testing::Values(DType::kF32, DType::kBF16));
+
+TEST(SplitFailure, AnExecutorErrorAbortsTheStepAndNothingAdvances) {
+  auto model = RandomModel(DType::kF32);
+  ASSERT_NE(model, nullptr);
+  for (const bool at_start : {true, false}) {
+    ThreadExecutor a(model), b(model);
+    const MlpPlacement p = MakePlacement(*model, {&a, &b});
+    SessionOptions so{1, 32, 32};
+    so.mlp_placement = &p;
+    auto session = Session::Create(model, so, nullptr);
+    ASSERT_TRUE(session.ok()) << session.status().ToString();
+    Session& s = **session;
+    const int seq = *s.AddSequence();
+    const std::vector<int32_t> prompt = {4, 8, 15, 16, 23, 42};
+    const SequenceChunk c{seq, prompt};
+    const int64_t V = model->config().vocab_size;
+    std::vector<float> failed(static_cast<size_t>(V)), ok(static_cast<size_t>(V));
+    (at_start ? b.fail_start : b.fail_finish) = true;
+    const Status st = s.Forward({&c, 1}, false, failed.data());
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+    EXPECT_EQ(s.Length(seq), 0) << "the failed step must not advance the sequence";
+    // The other executor's started call was finished: a new step may start it again.
+    b.fail_start = b.fail_finish = false;
+    ASSERT_TRUE(s.Forward({&c, 1}, false, ok.data()).ok());
+    EXPECT_EQ(s.Length(seq), static_cast<int64_t>(prompt.size()));
+    Session plain(model, SessionOptions{1, 32, 32}, nullptr);
+    const int pseq = *plain.AddSequence();
+    std::vector<float> want(static_cast<size_t>(V));
+    const SequenceChunk pc{pseq, prompt};
+    ASSERT_TRUE(plain.Forward({&pc, 1}, false, want.data()).ok());
+    EXPECT_TRUE(ok == want) << "after a failed step the session computes as if it never happened";
+  }
+}
+
+TEST(SplitPlacement, CreateRefusesPlacementsThatDoNotFitTheModel) {
+  auto model = RandomModel(DType::kF32);
+  ASSERT_NE(model, nullptr);
+  ThreadExecutor a(model);
+  auto refused = [&](MlpPlacement p, const std::string& what) {
+    SessionOptions so{1, 16, 16};
+    so.mlp_placement = &p;
+    auto s = Session::Create(model, so, nullptr);
+    ASSERT_FALSE(s.ok()) << what;
+    EXPECT_NE(s.status().message().find(what), std::string::npos) << s.status().message();
+  };
+  MlpPlacement wrong_count = MakePlacement(*model, {&a, &a});
+  wrong_count.owner[0].pop_back();
+  refused(wrong_count, "owners for 8 kept experts");
+  MlpPlacement bad_index = MakePlacement(*model, {&a, &a});
+  bad_index.owner[2][0] = 5;
+  refused(bad_index, "names executor 5 of 2");
+  refused(MakePlacement(*model, {&a, nullptr}), "null executor");
+  MlpPlacement too_many = MakePlacement(*model, {&a, &a});
+  too_many.owner.resize(4);
+  refused(too_many, "has 4 layers");
+}
+
+}  // namespace
+}  // namespace brickrt
