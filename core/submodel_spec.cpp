@@ -2,8 +2,6 @@
 // yaml-cpp stays inside this file; its exceptions are caught here and become InvalidArgument.
 #include "core/submodel_spec.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -12,8 +10,15 @@
 #include <set>
 
 #include "core/file.h"
+#include "core/yaml_reader_internal.h"
 
 namespace brickrt {
+
+using yaml_internal::Describe;
+using yaml_internal::Entry;
+using yaml_internal::Join;
+using yaml_internal::ParseYaml;
+using yaml_internal::YamlReader;
 
 bool IndexRanges::Contains(int64_t index) const {
   return std::any_of(ranges.begin(), ranges.end(),
@@ -24,107 +29,9 @@ namespace {
 
 constexpr size_t kMaxSpecBytes = 1 << 20;
 
-// One key/value pair of a mapping, with the dotted path of the key for messages.
-struct Entry {
-  YAML::Node key, value;
-  std::string path;  // "experts.mlp.top_k"
-};
-
-std::string Join(std::initializer_list<const char*> names) {
-  std::string s;
-  for (const char* n : names) s += (s.empty() ? "" : ", ") + std::string(n);
-  return s;
-}
-
-// "a list", "nothing", "'abc'": what the user wrote where something else was expected.
-std::string Describe(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Scalar:
-      return "'" + n.Scalar() + "'";
-    default:
-      return "nothing";
-  }
-}
-
-class SpecParser {
+class SpecParser : public YamlReader {
  public:
-  explicit SpecParser(const std::string& source_path) : path_(source_path) {}
-
-  std::string At(const YAML::Mark& m) const {
-    if (m.is_null()) return path_ + ":1:1";
-    return path_ + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
-  }
-  Status Error(const YAML::Mark& m, const std::string& key_path, const std::string& msg) const {
-    return InvalidArgument(At(m) + ": " + key_path + ": " + msg);
-  }
-  // An empty value (`key:`) has its mark on the next token; point at the key instead.
-  static YAML::Mark ValueMark(const Entry& e) { return e.value.IsNull() ? e.key.Mark() : e.value.Mark(); }
-
-  // Checks that `node` is a mapping whose keys are distinct scalars from `allowed` and returns its
-  // entries in file order. `at` is where to point if it is not a mapping.
-  Result<std::vector<Entry>> Map(const YAML::Node& node, const YAML::Mark& at, const std::string& path,
-                                 std::initializer_list<const char*> allowed) const {
-    if (!node.IsMap())
-      return Error(at, path, "expected a mapping with keys " + Join(allowed) + ", got " + Describe(node));
-    std::vector<Entry> out;
-    std::set<std::string> seen;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& k = it->first;
-      if (!k.IsScalar()) return Error(k.Mark(), path, "a key must be a plain name, got " + Describe(k));
-      const std::string name = k.Scalar();
-      const std::string child = path.empty() ? name : path + "." + name;
-      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; })) {
-        return Error(k.Mark(), child,
-                     "unknown key; allowed " + std::string(path.empty() ? "at the top level" : "in " + path) + ": " +
-                         Join(allowed));
-      }
-      if (!seen.insert(name).second) return Error(k.Mark(), child, "duplicate key");
-      out.push_back({k, it->second, child});
-    }
-    return out;
-  }
-
-  Result<std::string> String(const Entry& e) const {
-    if (!e.value.IsScalar() || e.value.Scalar().empty()) {
-      return Error(ValueMark(e), e.path, "expected a non-empty string, got " + Describe(e.value));
-    }
-    return e.value.Scalar();
-  }
-
-  Result<int64_t> Int(const Entry& e, int64_t min) const {
-    const std::string want = "expected an integer >= " + std::to_string(min);
-    if (!e.value.IsScalar()) return Error(ValueMark(e), e.path, want + ", got " + Describe(e.value));
-    const std::string& s = e.value.Scalar();
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || end != s.data() + s.size() || v < min) {
-      return Error(ValueMark(e), e.path, want + ", got " + Describe(e.value));
-    }
-    return v;
-  }
-
-  Result<double> Double(const Entry& e) const {
-    double v = 0;
-    if (e.value.IsScalar()) {
-      const std::string& s = e.value.Scalar();
-      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-      if (ec == std::errc() && end == s.data() + s.size() && std::isfinite(v)) return v;
-    }
-    return Error(ValueMark(e), e.path, "expected a finite number, got " + Describe(e.value));
-  }
-
-  Result<bool> Bool(const Entry& e) const {
-    if (e.value.IsScalar()) {
-      const std::string& s = e.value.Scalar();
-      if (s == "true" || s == "True" || s == "TRUE") return true;
-      if (s == "false" || s == "False" || s == "FALSE") return false;
-    }
-    return Error(ValueMark(e), e.path, "expected true or false, got " + Describe(e.value));
-  }
+  using YamlReader::YamlReader;
 
   // "3" or "0-7" (inclusive) -> [first, last].
   Result<std::pair<int64_t, int64_t>> Range(const YAML::Node& n, const std::string& path) const {
@@ -376,24 +283,13 @@ class SpecParser {
     if (!has_model) return Error(root.Mark(), "model", "missing; a spec needs `model: NAME`, NAME@VERSION or NAME:TAG");
     return spec;
   }
-
- private:
-  std::string path_;
 };
 
 }  // namespace
 
 Result<SubmodelSpec> ParseSubmodelSpec(std::string_view yaml_text, const std::string& source_path) {
-  SpecParser parser(source_path);
-  try {
-    const YAML::Node root = YAML::Load(std::string(yaml_text));
-    return parser.Spec(root);
-  } catch (const YAML::Exception& e) {
-    // ParserException and DeepRecursion carry the position; e.msg is the message without it.
-    return InvalidArgument(parser.At(e.mark) + ": malformed YAML: " + e.msg);
-  } catch (const std::exception& e) {
-    return InvalidArgument(source_path + ": could not read the spec: " + e.what());
-  }
+  const SpecParser parser(source_path);
+  return ParseYaml(yaml_text, parser, [&](const YAML::Node& root) { return parser.Spec(root); });
 }
 
 Result<SubmodelSpec> ReadSubmodelSpec(const std::string& path) {
