@@ -98,7 +98,11 @@ Status RemoteExecutor::Impl::Await(uint64_t want, Clock::time_point deadline, wi
     frames.reserve(parts.size());
     for (const zmq::message_t& p : parts) frames.push_back(p.to_string_view());
     Result<wire::Message> m = wire::Decode(frames, opts.limits);
-    if (!m.ok()) return m.status().WithContext(Who() + " sent a reply that does not decode");
+    if (!m.ok()) {
+      // Another protocol version reads "node speaks protocol 2, this brickrt speaks protocol 1 (...)".
+      return m.status().WithContext(m.status().code() == StatusCode::kUnsupported ? Who()
+                                                                                  : Who() + " sent a malformed reply");
+    }
     if (RequestIdOf(*m) != want) {
       log::Debug(kModule, Who() + ": dropped a stale reply to request " + std::to_string(RequestIdOf(*m)));
       continue;

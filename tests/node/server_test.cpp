@@ -10,7 +10,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <atomic>
+#include <functional>
 #include <iostream>
+#include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -409,6 +412,146 @@ TEST_F(ServerTest, BatchErrorsNameTheBrickAndMalformedFloodsStopNobody) {
   const Status st = ex->Finish();
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_TRUE(out == expect);
+}
+
+// A scripted node on 127.0.0.1: answers each decoded request with the replies `script` returns
+// (each a list of frames), on its own thread. For what a real node never sends.
+class FakeNode {
+ public:
+  using Script = std::function<std::vector<std::vector<std::string>>(const wire::Message&)>;
+  explicit FakeNode(Script script) : script_(std::move(script)), sock_(ctx_, zmq::socket_type::router) {
+    sock_.set(zmq::sockopt::linger, 0);
+    sock_.bind("tcp://127.0.0.1:*");
+    endpoint = sock_.get(zmq::sockopt::last_endpoint);
+    thread_ = std::thread([this] { Loop(); });  // the socket moves to that thread from here on
+  }
+  ~FakeNode() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::string endpoint;
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(10));
+      std::vector<zmq::message_t> parts;
+      if (!(item.revents & ZMQ_POLLIN) ||
+          !zmq::recv_multipart(sock_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+        continue;
+      }
+      std::vector<std::string_view> frames;
+      for (size_t i = 1; i < parts.size(); ++i) frames.push_back(parts[i].to_string_view());
+      auto m = wire::Decode(frames, wire::WireLimits{});
+      if (!m.ok()) continue;
+      for (const auto& reply : script_(*m)) {
+        sock_.send(zmq::buffer(parts[0].to_string_view()), zmq::send_flags::sndmore);
+        for (size_t i = 0; i < reply.size(); ++i) {
+          sock_.send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+        }
+      }
+    }
+  }
+
+  Script script_;
+  zmq::context_t ctx_{1};
+  zmq::socket_t sock_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+const wire::BrickInfo kFakeBrick{"f/L0.mlp.E0", std::string(64, 'd'), wire::ExpertKind::kMlp, 0, 0};
+
+std::vector<std::string> Welcome() { return wire::Encode(wire::Welcome{"fake", {"f32"}, {kFakeBrick}}); }
+
+// Echoes the batch's rows as its result under request id `id_of(batch)`.
+std::vector<std::string> Echo(const wire::ExpertBatch& b, uint64_t id, std::vector<uint32_t> rows = {}) {
+  if (rows.empty()) {
+    for (const auto& bb : b.bricks) rows.push_back(bb.rows);
+  }
+  return wire::Encode(wire::ExpertResult{id, wire::DType::kF32, b.width, std::move(rows), b.rows});
+}
+
+TEST(RemoteExecutorTest, ReportsVersionsErrorsStaleAndMisfitRepliesOfANode) {
+  RemoteExecutorOptions eo;
+  eo.node_name = "fake";
+  eo.timeout_ms = 300;
+  eo.bricks = {kFakeBrick};
+  const std::vector<int64_t> experts = {0};
+  const std::vector<int32_t> counts = {2};
+  std::vector<float> rows = {1, 2, 3, 4, 5, 6, 7, 8}, out(8);
+  const ExpertCall call{0, 4, experts, counts, rows.data(), out.data()};
+
+  {  // A node of another protocol version: refused at connect, saying which versions.
+    FakeNode node([](const wire::Message&) {
+      return std::vector<std::vector<std::string>>{
+          {wire::EncodeHeader(wire::Error{0, wire::ErrorCode::kVersionMismatch, "node speaks 2"}, 2)}};
+    });
+    eo.endpoint = node.endpoint;
+    const Status st = (*RemoteExecutor::Create(eo))->Connect();
+    EXPECT_EQ(st.code(), StatusCode::kUnsupported) << st.ToString();
+    EXPECT_TRUE(Contains(st.message(), "node speaks protocol 2, this brickrt speaks protocol 1")) << st.message();
+    EXPECT_TRUE(Contains(st.message(), "node 'fake' (" + node.endpoint + ")")) << st.message();
+  }
+  {  // A stale reply (an earlier request's id) is dropped; the matching one is used.
+    FakeNode node([](const wire::Message& m) {
+      std::vector<std::vector<std::string>> replies;
+      if (std::holds_alternative<wire::Hello>(m)) return std::vector<std::vector<std::string>>{Welcome()};
+      const auto& b = std::get<wire::ExpertBatch>(m);
+      std::vector<float> junk(8, -1.0f);
+      wire::ExpertBatch stale = b;
+      stale.rows = std::as_bytes(std::span<const float>(junk));
+      replies.push_back(Echo(stale, b.request_id + 1000));  // an id it never sent
+      replies.push_back(Echo(stale, 0));
+      replies.push_back(Echo(b, b.request_id));
+      return replies;
+    });
+    eo.endpoint = node.endpoint;
+    auto ex = std::move(RemoteExecutor::Create(eo)).value();
+    ASSERT_TRUE(ex->Connect().ok());
+    for (int i = 0; i < 3; ++i) {
+      std::fill(out.begin(), out.end(), 0.0f);
+      ASSERT_TRUE(ex->Start(call).ok());
+      const Status st = ex->Finish();
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      EXPECT_TRUE(out == rows);
+    }
+  }
+  {  // An Error reply becomes a Status naming the node; a result that does not fit the call is refused.
+    int n = 0;
+    FakeNode node([&n](const wire::Message& m) {
+      if (std::holds_alternative<wire::Hello>(m)) return std::vector<std::vector<std::string>>{Welcome()};
+      const auto& b = std::get<wire::ExpertBatch>(m);
+      switch (n++) {
+        case 0: return std::vector<std::vector<std::string>>{
+              wire::Encode(wire::Error{b.request_id, wire::ErrorCode::kUnavailable, "shutting down"})};
+        case 1: return std::vector<std::vector<std::string>>{Echo(b, b.request_id, {1, 1})};
+        default: return std::vector<std::vector<std::string>>{};  // silence
+      }
+    });
+    eo.endpoint = node.endpoint;
+    auto ex = std::move(RemoteExecutor::Create(eo)).value();
+    ASSERT_TRUE(ex->Connect().ok());
+    ASSERT_TRUE(ex->Start(call).ok());
+    Status st = ex->Finish();
+    EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+    EXPECT_TRUE(Contains(st.message(), "node 'fake'") && Contains(st.message(), "shutting down")) << st.message();
+    ASSERT_TRUE(ex->Start(call).ok());
+    st = ex->Finish();
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    ASSERT_TRUE(ex->Start(call).ok());
+    const auto t0 = Clock::now();
+    st = ex->Finish();
+    EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+    EXPECT_TRUE(Contains(st.message(), "did not answer layer 0 within 300 ms")) << st.message();
+    EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(300));
+  }
+  {  // Nobody listening: Connect gives up after the timeout.
+    eo.endpoint = "tcp://127.0.0.1:1";
+    const Status st = (*RemoteExecutor::Create(eo))->Connect();
+    EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  }
 }
 
 }  // namespace
