@@ -193,6 +193,32 @@ TEST_F(ServerTest, SplitOverTcpEqualsLocalBitForBit) {
             << us[us.size() / 2] << " us, p99 " << us[us.size() * 99 / 100] << " us\n";
 }
 
+TEST_F(ServerTest, ServesSeveralCoordinatorsAtOnce) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  Status st;
+  const std::vector<float> local = RunSteps(*model_, nullptr, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  // Three sessions, each with its own executor (socket), on their own threads against one node.
+  std::vector<std::vector<float>> got(3);
+  std::vector<Status> status(3);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto ex = Executor(server->endpoint(), *even_);
+      status[i] = ex->Connect();
+      if (!status[i].ok()) return;
+      const MlpPlacement p = EvenRemote(ex.get());
+      got[i] = RunSteps(*model_, &p, &status[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(status[i].ok()) << status[i].ToString();
+    EXPECT_TRUE(got[i] == local) << "coordinator " << i;
+  }
+}
+
 TEST_F(ServerTest, ConnectRefusesADigestMismatchAndAnUnknownBrickNamingThem) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);
