@@ -16,6 +16,7 @@
 #include "core/npy.h"
 #include "core/submodel_spec.h"
 #include "core/system.h"
+#include "node/split.h"
 #include "node/submodel.h"
 #include "registry/hf_checkpoint.h"
 
@@ -154,8 +155,9 @@ void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds,
 }
 
 // Loads the model from a checkpoint directory or from the registry; *manifest gets NAME@VERSION for
-// a registry model.
-Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs& r, std::string* manifest) {
+// a registry model. A spec with a `placement:` section also connects to its nodes (*split).
+Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs& r, std::string* manifest,
+                                               std::unique_ptr<SplitPlan>* split) {
   const bool tty = isatty(STDERR_FILENO) != 0;  // progress lines only for a person watching
   if (!r.checkpoint.empty()) {
     if (tty) std::fprintf(stderr, "loading %s ...\n", r.checkpoint.c_str());
@@ -174,6 +176,12 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
                    reg->path().c_str());
     BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(*reg, c));
     *manifest = c.name.empty() ? r.spec : c.name;
+    BRICK_ASSIGN_OR_RETURN(*split, PlanSplit(c, loaded.model));
+    if (tty && !(*split)->nodes.empty()) {
+      std::string nodes;
+      for (const std::string& n : (*split)->nodes) nodes += (nodes.empty() ? "" : ", ") + n;
+      std::fprintf(stderr, "MLP experts placed on node(s): %s\n", nodes.c_str());
+    }
     return loaded.model;
   }
   BRICK_ASSIGN_OR_RETURN(ManifestRecord m, reg->ResolveModel(r.model_ref));
@@ -212,7 +220,8 @@ int RunCommand(const std::vector<std::string>& args) {
 
   const auto t0 = std::chrono::steady_clock::now();
   std::string manifest;
-  auto model = LoadModel(a, r, &manifest);
+  std::unique_ptr<SplitPlan> split;  // outlives the session that points at its placement
+  auto model = LoadModel(a, r, &manifest, &split);
   if (!model.ok()) return Fail(kCmd, model.status().message());
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -230,6 +239,7 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   so.max_context = longest + r.gen.max_new_tokens;
   so.max_step_tokens = std::max<int64_t>(total, static_cast<int64_t>(r.prompts.size()));
+  if (split && !split->executors.empty()) so.mlp_placement = &split->placement;
   auto created = Session::Create(*model, so, &pool);
   if (!created.ok()) return Fail(kCmd, created.status().message());
   Session& session = **created;

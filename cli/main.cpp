@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"run", brickrt::cli::RunCommand, "generate tokens from a registry model or a checkpoint directory"},
     {"import", brickrt::cli::ImportCommand, "import an HF checkpoint as versioned bricks + a model manifest"},
     {"import-lora", brickrt::cli::ImportLoraCommand, "import a PEFT LoRA adapter as a plugin for a registry model"},
+    {"serve", brickrt::cli::ServeCommand, "serve shared MLP expert bricks to coordinators (a node config YAML)"},
     {"compose", brickrt::cli::ComposeCommand, "resolve a submodel spec (YAML): experts kept, params, bytes; --save"},
     {"ls", brickrt::cli::LsCommand, "list bricks"},
     {"show", brickrt::cli::ShowCommand, "show one brick"},

@@ -1,0 +1,149 @@
+// PlanSplit: placement rules -> executors and MlpPlacement.
+#include "node/split.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/glob.h"
+#include "core/log.h"
+#include "node/remote_executor.h"
+
+namespace brickrt {
+namespace {
+
+bool Matches(const PlacementRule& r, const BrickRecord& b) {
+  return GlobMatch(r.match, b.RelativeName()) || GlobMatch(r.match, b.name);
+}
+
+// The node a brick is placed on, or "local".
+const std::string& PlaceOf(const PlacementSpec& p, const BrickRecord& b) {
+  static const std::string kLocal = "local";
+  for (const PlacementRule& r : p.rules)
+    if (Matches(r, b)) return r.on;
+  return kLocal;
+}
+
+// Runs a call on its remote executor; when that fails, on the coordinator's own copies of the
+// experts (on_failure: local-fallback), warning once per failure streak.
+class FallbackExecutor : public ExpertExecutor {
+ public:
+  FallbackExecutor(std::unique_ptr<ExpertExecutor> remote, std::shared_ptr<const Model> model, std::string node)
+      : remote_(std::move(remote)), model_(std::move(model)), node_(std::move(node)) {}
+
+  Status Start(const ExpertCall& call) override {
+    call_ = call;
+    remote_ok_ = remote_->Start(call).ok();
+    return Status::Ok();
+  }
+  Status Finish() override {
+    if (remote_ok_) {
+      Status st = remote_->Finish();
+      if (st.ok()) {
+        warned_ = false;
+        return st;
+      }
+      if (!warned_) log::Warn("node", st.message() + "; running its experts locally (on_failure: local-fallback)");
+    } else if (!warned_) {
+      log::Warn("node", "node '" + node_ + "' could not take layer " + std::to_string(call_.layer) +
+                            "; running its experts locally (on_failure: local-fallback)");
+    }
+    warned_ = true;
+    return RunLocally();
+  }
+
+ private:
+  Status RunLocally() {
+    const Layer& layer = model_->layers()[static_cast<size_t>(call_.layer)];
+    const int64_t F = model_->config().ffd_hidden;
+    int64_t row = 0;
+    for (size_t i = 0; i < call_.experts.size(); ++i) {
+      const auto it = std::find(layer.mlp_ids.begin(), layer.mlp_ids.end(), call_.experts[i]);
+      if (it == layer.mlp_ids.end()) return Internal("expert not in the local model");
+      const int64_t c = call_.counts[i];
+      if (static_cast<int64_t>(mid_.size()) < c * F) mid_.resize(static_cast<size_t>(c * F));  // failures only
+      layer.mlp[static_cast<size_t>(it - layer.mlp_ids.begin())]->Forward(
+          call_.rows + row * call_.width, c, call_.out + row * call_.width, mid_.data(), nullptr, nullptr);
+      row += c;
+    }
+    return Status::Ok();
+  }
+
+  std::unique_ptr<ExpertExecutor> remote_;
+  std::shared_ptr<const Model> model_;
+  std::string node_;
+  ExpertCall call_;
+  bool remote_ok_ = false, warned_ = false;
+  std::vector<float> mid_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_ptr<const Model> model) {
+  auto plan = std::make_unique<SplitPlan>();
+  if (!c.placement) return plan;
+  const PlacementSpec& p = *c.placement;
+  if (p.on_failure == "skip-expert") {
+    return Unsupported(c.source_path + ": placement.on_failure: skip-expert is not implemented yet; use fail or "
+                                       "local-fallback");
+  }
+  // Targets of loras: the node computes base experts only.
+  std::map<std::string, std::string> lora_on;  // target brick (relative) -> lora ref
+  for (const PluginPlan& plugin : c.plugins) {
+    for (const BrickRecord& b : plugin.bricks) {
+      const std::string t = b.RelativeName();
+      lora_on.emplace(t.substr(0, t.rfind('.')), b.Ref());
+    }
+  }
+  std::map<std::string, std::vector<wire::BrickInfo>> per_node;
+  for (const BrickRecord& b : c.bricks) {
+    const std::string& place = PlaceOf(p, b);
+    if (place == "local") continue;
+    if (b.kind != BrickKind::kMlpExpert) {
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " (" + BrickKindName(b.kind) + ") is placed on '" +
+                         place + "'; only MLP experts run on nodes so far (match them with a glob like L*.mlp.E*)");
+    }
+    if (const auto lora = lora_on.find(b.RelativeName()); lora != lora_on.end()) {
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second +
+                         ", which node '" + place + "' would not apply; place it on local");
+    }
+    per_node[place].push_back({b.name, b.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(b.layer),
+                               static_cast<uint32_t>(b.index)});
+  }
+  std::map<std::string, int32_t> index_of;
+  for (const NodeSpec& node : p.nodes) {
+    const auto bricks = per_node.find(node.name);
+    if (bricks == per_node.end()) continue;  // a node no kept expert goes to
+    RemoteExecutorOptions o;
+    o.endpoint = node.endpoint;
+    o.timeout_ms = node.timeout_ms;
+    o.node_name = node.name;
+    o.bricks = bricks->second;
+    BRICK_ASSIGN_OR_RETURN(std::unique_ptr<RemoteExecutor> ex, RemoteExecutor::Create(o));
+    Status st = ex->Connect();
+    if (!st.ok() && p.on_failure != "local-fallback") return st.WithContext(c.source_path + ": placement");
+    if (!st.ok()) log::Warn("node", st.message() + "; its experts run locally until it answers (on_failure: local-fallback)");
+    index_of[node.name] = static_cast<int32_t>(plan->executors.size());
+    plan->nodes.push_back(node.name);
+    if (p.on_failure == "local-fallback") {
+      plan->executors.push_back(std::make_unique<FallbackExecutor>(std::move(ex), model, node.name));
+    } else {
+      plan->executors.push_back(std::move(ex));
+    }
+  }
+  for (const auto& e : plan->executors) plan->placement.executors.push_back(e.get());
+  // Owners per layer, in the model's kept-slot order.
+  plan->placement.owner.resize(model->layers().size());
+  for (const auto& [node, bricks] : per_node) {
+    for (const wire::BrickInfo& b : bricks) {
+      const Layer& layer = model->layers()[b.layer];
+      auto& owner = plan->placement.owner[b.layer];
+      if (owner.empty()) owner.assign(layer.mlp.size(), MlpPlacement::kLocal);
+      const auto slot = std::find(layer.mlp_ids.begin(), layer.mlp_ids.end(), static_cast<int64_t>(b.index));
+      if (slot == layer.mlp_ids.end()) return Internal("placement names an expert the model does not keep: " + b.name);
+      owner[static_cast<size_t>(slot - layer.mlp_ids.begin())] = index_of.at(node);
+    }
+  }
+  return plan;
+}
+
+}  // namespace brickrt

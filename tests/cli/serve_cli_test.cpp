@@ -1,0 +1,161 @@
+// The edge–cloud split across processes (issue #5): `brick serve` hosts the MLP experts on tcp
+// loopback, `brick run SPEC.yaml` with a placement sends them there, and the logits equal the
+// all-local run's to the last bit; once the node is gone the run fails with one line, and with
+// `on_failure: local-fallback` it still answers.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "brick_runner.h"
+
+extern char** environ;
+
+namespace brickrt {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CmdResult;
+
+// A port the kernel just handed out; closed again, so the node can bind it (a small race, fine here).
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string ReadAll(const fs::path& p) {
+  std::stringstream s;
+  s << std::ifstream(p, std::ios::binary).rdbuf();
+  return s.str();
+}
+
+class ServeCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("brick_serve_cli_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    reg_ = (dir_ / "r.db").string();
+    ASSERT_EQ(Brick("make-test-model " + Path("m") + " --layers 2 --d-model 64 --mlp-experts 6 --vocab 300", false).code, 0);
+    ASSERT_EQ(Brick("import " + Path("m") + " --name tiny").code, 0);
+    port_ = FreePort();
+    ASSERT_GT(port_, 0);
+    endpoint_ = "tcp://127.0.0.1:" + std::to_string(port_);
+    std::ofstream(Path("node.yaml")) << "role: bricks\nname: cloud\nregistry: " << reg_ << "\nlisten: " << endpoint_
+                                     << "\nserve: [\"tiny/L*.mlp.E*\"]\n";
+    for (const char* policy : {"fail", "local-fallback"}) {
+      std::ofstream(Path(std::string("split-") + policy + ".yaml"))
+          << "model: tiny\nplacement:\n  nodes:\n    cloud: {endpoint: \"" << endpoint_
+          << "\", timeout_ms: 400}\n  rules:\n    - {match: \"L*.mlp.E*\", on: cloud}\n  on_failure: " << policy << "\n";
+    }
+  }
+  void TearDown() override {
+    StopNode();
+    fs::remove_all(dir_);
+  }
+
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  CmdResult Brick(const std::string& args, bool with_registry = true) {
+    return testing::RunBrick(args + (with_registry ? " --registry " + reg_ : ""), dir_ / "io");
+  }
+
+  // Starts `brick serve node.yaml` and waits until it says it serves.
+  void StartNode() {
+    const std::string out = Path("serve.out"), err = Path("serve.err");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const std::string node = Path("node.yaml");
+    char* argv[] = {const_cast<char*>(BRICK_CLI), const_cast<char*>("serve"), const_cast<char*>(node.c_str()), nullptr};
+    ASSERT_EQ(posix_spawn(&node_pid_, BRICK_CLI, &fa, nullptr, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (ReadAll(out).find("serving") == std::string::npos) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "node did not start: " << ReadAll(err);
+      int status = 0;
+      ASSERT_EQ(waitpid(node_pid_, &status, WNOHANG), 0) << "node exited: " << ReadAll(err);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  // SIGTERM, then the exit status (0: stopped cleanly).
+  int StopNode() {
+    if (node_pid_ <= 0) return 0;
+    kill(node_pid_, SIGTERM);
+    int status = 0;
+    waitpid(node_pid_, &status, 0);
+    node_pid_ = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string Logits(const std::string& what, int* code) {
+    const std::string npy = Path("logits.npy");
+    fs::remove(npy);
+    const CmdResult r = Brick("run " + what + " --tokens 5,17,42,9 -n 4 --temp 0 --dump-logits " + npy);
+    *code = r.code;
+    last_err_ = r.err;
+    return r.code == 0 ? ReadAll(npy) + r.out : "";
+  }
+
+  fs::path dir_;
+  std::string reg_, endpoint_, last_err_;
+  int port_ = 0;
+  pid_t node_pid_ = 0;
+};
+
+TEST_F(ServeCliTest, SplitRunAcrossProcessesEqualsLocalAndADeadNodeIsOneLine) {
+  int code = 0;
+  const std::string local = Logits("tiny", &code);
+  ASSERT_EQ(code, 0) << last_err_;
+  ASSERT_NO_FATAL_FAILURE(StartNode());
+  EXPECT_NE(ReadAll(Path("serve.out")).find("serving 12 bricks on " + endpoint_ + " as node 'cloud'"),
+            std::string::npos)
+      << ReadAll(Path("serve.out"));
+  EXPECT_EQ(Logits(Path("split-fail.yaml"), &code), local) << last_err_;
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(StopNode(), 0);
+  EXPECT_NE(ReadAll(Path("serve.err")).find("stopped (SIGTERM)"), std::string::npos);
+
+  Logits(Path("split-fail.yaml"), &code);
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(last_err_.find("brick run: error: "), std::string::npos) << last_err_;
+  EXPECT_NE(last_err_.find("node 'cloud' (" + endpoint_ + ") did not answer"), std::string::npos) << last_err_;
+  EXPECT_EQ(last_err_.find('\n'), last_err_.size() - 1) << "one line: " << last_err_;
+  EXPECT_EQ(Logits(Path("split-local-fallback.yaml"), &code), local) << last_err_;
+  EXPECT_EQ(code, 0);
+}
+
+TEST_F(ServeCliTest, NodeConfigErrorsAreOneLine) {
+  std::ofstream(Path("open.yaml")) << "role: bricks\nregistry: " << reg_ << "\nlisten: tcp://0.0.0.0:7001\nserve: tiny/*\n";
+  CmdResult r = Brick("serve " + Path("open.yaml"), false);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("reachable from other machines"), std::string::npos) << r.err;
+  std::ofstream(Path("none.yaml")) << "role: bricks\nregistry: " << reg_ << "\nlisten: " << endpoint_
+                                   << "\nserve: nope/*\n";
+  r = Brick("serve " + Path("none.yaml"), false);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("nope/*"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace brickrt

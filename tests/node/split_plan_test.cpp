@@ -1,0 +1,121 @@
+// A spec's placement executed (issue #5): PlanSplit connects to a BrickServer on tcp loopback and the
+// split submodel computes exactly what the all-local one does; what cannot run on a node yet is
+// refused naming it; with local-fallback a dead node costs nothing but a warning.
+#include "node/split.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "bricks/session.h"
+#include "core/submodel_spec.h"
+#include "node/brick_server.h"
+#include "node/submodel.h"
+#include "registry/test_model.h"
+
+namespace brickrt {
+namespace {
+
+class SplitPlanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "/split_plan_test_" + std::to_string(getpid()) + ".db";
+    TestModelOptions o;
+    o.layers = 2;
+    o.d_model = 64;
+    o.ffd_hidden = 96;
+    o.gating_size = 32;
+    o.vocab = 257;
+    o.attn_experts = 4;
+    o.mlp_experts = 6;
+    o.dtype = DType::kBF16;
+    o.seed = 5;
+    auto made = MakeRandomModel(o);
+    ASSERT_TRUE(made.ok());
+    auto reg = Registry::Open(path_);
+    ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+    reg_ = std::move(reg).value();
+    ASSERT_TRUE(reg_->Import("m", made->first, made->second, Visibility::kShared, "t").ok());
+    BrickServerOptions so;
+    so.registry_path = path_;
+    so.listen = "tcp://127.0.0.1:*";
+    so.serve = {"m/L*.mlp.E*"};
+    so.name = "cloud";
+    auto server = BrickServer::Start(so);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+  }
+  void TearDown() override {
+    server_.reset();
+    reg_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path_ + suffix).c_str());
+  }
+
+  std::string Spec(const std::string& rules, const std::string& on_failure = "fail",
+                   const std::string& extra = "") const {
+    return "model: m\n" + extra + "placement:\n  nodes:\n    cloud: {endpoint: \"" + server_->endpoint() +
+           "\", timeout_ms: 300}\n  rules:\n" + rules + "  on_failure: " + on_failure + "\n";
+  }
+
+  Result<std::vector<float>> Logits(const std::string& yaml, std::vector<std::string>* nodes = nullptr) {
+    BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ParseSubmodelSpec(yaml, "spec.yaml"));
+    BRICK_ASSIGN_OR_RETURN(Composition c, Compose(*reg_, spec));
+    BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(*reg_, c));
+    BRICK_ASSIGN_OR_RETURN(std::unique_ptr<SplitPlan> plan, PlanSplit(c, loaded.model));
+    if (nodes != nullptr) *nodes = plan->nodes;
+    SessionOptions so{2, 32, 32};
+    if (!plan->executors.empty()) so.mlp_placement = &plan->placement;
+    BRICK_ASSIGN_OR_RETURN(auto session, Session::Create(loaded.model, so, nullptr));
+    const std::vector<int32_t> a = {3, 1, 4, 1, 5, 9, 2, 6}, b = {27, 18};
+    std::vector<SequenceChunk> chunks = {{*session->AddSequence(), a}, {*session->AddSequence(), b}};
+    std::vector<float> logits(static_cast<size_t>(10 * 257));
+    BRICK_RETURN_IF_ERROR(session->Forward(chunks, true, logits.data()));
+    return logits;
+  }
+
+  std::string path_;
+  std::unique_ptr<Registry> reg_;
+  std::unique_ptr<BrickServer> server_;
+};
+
+TEST_F(SplitPlanTest, ExpertsOnTheNodeGiveTheLocalLogitsBitForBit) {
+  auto local = Logits("model: m\n");
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  std::vector<std::string> nodes;
+  auto split = Logits(Spec("    - {match: \"L0.mlp.E?\", on: local}\n    - {match: \"L*.mlp.E*\", on: cloud}\n"), &nodes);
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  EXPECT_EQ(nodes, (std::vector<std::string>{"cloud"}));
+  EXPECT_TRUE(*split == *local);
+  auto all = Logits(Spec("    - {match: \"m/L*.mlp.E*\", on: cloud}\n"));
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_TRUE(*all == *local);
+}
+
+TEST_F(SplitPlanTest, WhatCannotRunOnANodeYetIsRefusedNamingIt) {
+  auto attn = Logits(Spec("    - {match: \"L0.attn.E1\", on: cloud}\n"));
+  ASSERT_FALSE(attn.ok());
+  EXPECT_EQ(attn.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(attn.status().message().find("m/L0.attn.E1@1 (attn_expert)"), std::string::npos) << attn.status().ToString();
+  auto skip = Logits(Spec("    - {match: \"L*.mlp.E*\", on: cloud}\n", "skip-expert"));
+  ASSERT_FALSE(skip.ok());
+  EXPECT_NE(skip.status().message().find("skip-expert is not implemented yet"), std::string::npos);
+}
+
+TEST_F(SplitPlanTest, ADeadNodeFailsTheRunOrFallsBackLocally) {
+  auto local = Logits("model: m\n");
+  ASSERT_TRUE(local.ok());
+  const std::string rules = "    - {match: \"L*.mlp.E*\", on: cloud}\n";
+  const std::string fail_spec = Spec(rules), fallback_spec = Spec(rules, "local-fallback");
+  server_->Stop();
+  auto failed = Logits(fail_spec);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable) << failed.status().ToString();
+  EXPECT_NE(failed.status().message().find("node 'cloud'"), std::string::npos) << failed.status().ToString();
+  auto fell_back = Logits(fallback_spec);
+  ASSERT_TRUE(fell_back.ok()) << fell_back.status().ToString();
+  EXPECT_TRUE(*fell_back == *local);
+}
+
+}  // namespace
+}  // namespace brickrt
