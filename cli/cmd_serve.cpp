@@ -3,11 +3,12 @@
 
 #include <cstdio>
 
-#include "cli/commands.h"
 #include "cli/args.h"
+#include "cli/commands.h"
 #include "core/node_config.h"
 #include "core/system.h"
 #include "node/brick_server.h"
+#include "registry/registry.h"
 
 namespace brickrt::cli {
 
@@ -18,6 +19,7 @@ int ServeCommand(const std::vector<std::string>& args) {
               "to coordinators (brick run SPEC.yaml with a `placement:` naming this node), until interrupted.\n"
               "Prints the bound endpoint once it serves. See configs/cloud-node.yaml.");
   a.Positional("NODE", "node config (YAML)");
+  a.Option("registry", "PATH", "serve from this registry instead of the config's (default: the default registry)");
   a.Option("listen", "ENDPOINT", "bind this endpoint instead of the config's (tcp://127.0.0.1:* picks a free port)");
   a.Flag("insecure", "allow a non-loopback listen address without CURVE (clients are not authenticated)");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
@@ -26,13 +28,16 @@ int ServeCommand(const std::vector<std::string>& args) {
   auto cfg = ReadNodeConfig(*path, a.Has("insecure"));
   if (!cfg.ok()) return Fail(cmd, cfg.status().message());
   BrickServerOptions o;
-  o.registry_path = cfg->registry;
+  // --registry, else the config's, else the default one every command uses ($BRICK_REGISTRY, ...).
+  o.registry_path = a.Get("registry", cfg->registry.empty() ? Registry::DefaultPath() : cfg->registry);
   o.listen = a.Get("listen", cfg->listen);
   if (!a.Has("insecure") && !IsLoopbackEndpoint(o.listen) && !cfg->curve)
-    return Fail(cmd, "--listen " + o.listen + " is reachable from other machines: configure `curve:` or pass --insecure");
+    return Fail(cmd,
+                "--listen " + o.listen + " is reachable from other machines: configure `curve:` or pass --insecure");
   if (cfg->curve) {
-    return Fail(cmd, *path + ": curve: CURVE authentication is not implemented in this build yet; serve on a loopback "
-                     "address (or a trusted network with --insecure) without `curve:`");
+    return Fail(cmd, *path +
+                         ": curve: CURVE authentication is not implemented in this build yet; serve on a loopback "
+                         "address (or a trusted network with --insecure) without `curve:`");
   }
   o.serve = cfg->serve;
   o.name = cfg->name.empty() ? o.listen : cfg->name;

@@ -19,7 +19,7 @@ class NodeConfigParser : public YamlReader {
     NodeConfig c;
     c.source_path = path_;
     if (root.IsNull())
-      return Error(root.Mark(), "role", "the file is empty; a node config needs role, registry, listen, serve");
+      return Error(root.Mark(), "role", "the file is empty; a node config needs role, listen and serve");
     BRICK_ASSIGN_OR_RETURN(
         auto entries, Map(root, root.Mark(), "", {"role", "name", "registry", "listen", "serve", "curve", "threads"}));
     YAML::Mark listen_mark = root.Mark();
@@ -64,12 +64,10 @@ class NodeConfigParser : public YamlReader {
         c.curve = std::move(curve);
       }
     }
-    const std::pair<const char*, bool> required[] = {{"role", c.role.empty()},
-                                                     {"registry", c.registry.empty()},
-                                                     {"listen", c.listen.empty()},
-                                                     {"serve", c.serve.empty()}};
+    const std::pair<const char*, bool> required[] = {
+        {"role", c.role.empty()}, {"listen", c.listen.empty()}, {"serve", c.serve.empty()}};
     for (const auto& [key, missing] : required) {
-      if (missing) return Error(root.Mark(), key, "missing; a node config needs role, registry, listen and serve");
+      if (missing) return Error(root.Mark(), key, "missing; a node config needs role, listen and serve");
     }
     if (!c.curve && !insecure_ && !IsLoopbackEndpoint(c.listen)) {
       return Error(listen_mark, "listen",

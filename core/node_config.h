@@ -20,7 +20,7 @@ struct CurveConfig {
 struct NodeConfig {
   std::string role;      // "bricks": serves expert bricks
   std::string name;      // for logs and traces; empty: the listen endpoint
-  std::string registry;  // the node's own registry file
+  std::string registry;  // the node's own registry file; empty: the default registry (as every command)
   std::string listen;    // ZeroMQ endpoint to bind, e.g. "tcp://127.0.0.1:7001"
   std::vector<std::string> serve;  // globs over full brick names, e.g. "molm-350m/L*.mlp.E*"
   std::optional<CurveConfig> curve;

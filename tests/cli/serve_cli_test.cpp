@@ -80,16 +80,18 @@ class ServeCliTest : public ::testing::Test {
     return testing::RunBrick(args + (with_registry ? " --registry " + reg_ : ""), dir_ / "io");
   }
 
-  // Starts `brick serve node.yaml` and waits until it says it serves.
-  void StartNode() {
+  // Starts `brick serve NODE [extra args]` and waits until it says it serves.
+  void StartNode(std::vector<std::string> extra = {}) {
     const std::string out = Path("serve.out"), err = Path("serve.err");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const std::string node = Path("node.yaml");
-    char* argv[] = {const_cast<char*>(BRICK_CLI), const_cast<char*>("serve"), const_cast<char*>(node.c_str()), nullptr};
-    ASSERT_EQ(posix_spawn(&node_pid_, BRICK_CLI, &fa, nullptr, argv, environ), 0);
+    if (extra.empty()) extra = {Path("node.yaml")};
+    std::vector<char*> argv = {const_cast<char*>(BRICK_CLI), const_cast<char*>("serve")};
+    for (std::string& s : extra) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    ASSERT_EQ(posix_spawn(&node_pid_, BRICK_CLI, &fa, nullptr, argv.data(), environ), 0);
     posix_spawn_file_actions_destroy(&fa);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (ReadAll(out).find("serving") == std::string::npos) {
@@ -143,6 +145,36 @@ TEST_F(ServeCliTest, SplitRunAcrossProcessesEqualsLocalAndADeadNodeIsOneLine) {
   EXPECT_EQ(last_err_.find('\n'), last_err_.size() - 1) << "one line: " << last_err_;
   EXPECT_EQ(Logits(Path("split-local-fallback.yaml"), &code), local) << last_err_;
   EXPECT_EQ(code, 0);
+}
+
+// configs/cloud-node.yaml + configs/edge-split.yaml as scripts/demo runs them (on a free port): the
+// private expert stays on the device, the node serves the others, the answer is the local one.
+TEST_F(ServeCliTest, ExampleConfigsSplitTheDemoModel) {
+  ASSERT_EQ(Brick("import " + Path("m") + " --name tiny-demo").code, 0);
+  ASSERT_EQ(Brick("tag tiny-demo stable").code, 0);
+  ASSERT_EQ(Brick("set-visibility tiny-demo/L0.mlp.E0 private").code, 0);
+  std::string spec = ReadAll(fs::path(BRICK_SOURCE_DIR) / "configs/edge-split.yaml");
+  const std::string example = "tcp://127.0.0.1:7001";
+  ASSERT_NE(spec.find(example), std::string::npos);
+  spec.replace(spec.find(example), example.size(), endpoint_);
+  std::ofstream(Path("edge-split.yaml")) << spec;
+  int code = 0;
+  const std::string local = Logits("tiny-demo", &code);
+  ASSERT_EQ(code, 0) << last_err_;
+  ASSERT_NO_FATAL_FAILURE(StartNode({std::string(BRICK_SOURCE_DIR) + "/configs/cloud-node.yaml", "--registry", reg_,
+                                     "--listen", endpoint_}));
+  EXPECT_NE(ReadAll(Path("serve.out")).find("serving 11 bricks"), std::string::npos)
+      << "12 MLP experts less the private one: " << ReadAll(Path("serve.out"));
+  EXPECT_EQ(Logits(Path("edge-split.yaml"), &code), local) << last_err_;
+  // Placing the private expert on the node is refused before anything is sent.
+  const std::string local_rule = "{match: \"L0.mlp.E0\", on: local}";
+  ASSERT_NE(spec.find(local_rule), std::string::npos);
+  spec.replace(spec.find(local_rule), local_rule.size(), "{match: \"L0.mlp.E0\", on: cloud}");
+  std::ofstream(Path("leak.yaml")) << spec;
+  Logits(Path("leak.yaml"), &code);
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(last_err_.find("private brick tiny-demo/L0.mlp.E0@1 cannot be placed on node 'cloud'"), std::string::npos)
+      << last_err_;
 }
 
 TEST_F(ServeCliTest, NodeConfigErrorsAreOneLine) {

@@ -57,6 +57,8 @@ TEST(NodeConfig, MalformedConfigsNameTheKey) {
   ExpectError("role: coordinator\nregistry: r.db\nlisten: tcp://127.0.0.1:1\nserve: m/*\n", "1:7", "expected \"bricks\"");
   ExpectError("role: bricks\nregistry: r.db\nlisten: 127.0.0.1:1\nserve: m/*\n", "3:9", "expected an endpoint");
   ExpectError("role: bricks\nregistry: r.db\nlisten: tcp://127.0.0.1:1\n", "1:1", "serve: missing");
+  ExpectError("role: bricks\nserve: m/*\n", "1:1", "listen: missing");
+  ExpectError("role: bricks\nserve: m/*\n", "1:1", "listen: missing");
   ExpectError("role: bricks\nregistry: r.db\nlisten: tcp://127.0.0.1:1\nserve: []\n", "4:8", "non-empty list");
   ExpectError("role: bricks\nregistry: r.db\nlisten: tcp://127.0.0.1:1\nserve: m/*\nport: 3\n", "5:1", "unknown key");
   ExpectError("role: bricks\nregistry: r.db\nlisten: tcp://127.0.0.1:1\nserve: m/*\ncurve: {allow: [a.pub]}\n", "5:8",
