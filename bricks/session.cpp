@@ -154,6 +154,25 @@ Status Session::Validate(std::span<const SequenceChunk> chunks) const {
   return Status::Ok();
 }
 
+void Session::Trace(int64_t l, bool attention, const StepRows& rows, Clock::time_point start) const {
+  const Layer& layer = model_->layers()[static_cast<size_t>(l)];
+  const MlpPlacement* p = opts_.mlp_placement;
+  BlockTrace t;
+  t.layer = l;
+  t.attention = attention;
+  t.n = rows.n;
+  t.k = attention ? model_->config().k_att : model_->config().k_mlp;
+  t.seq = rows.seq;
+  t.pos = rows.pos;
+  t.slots = ws_.ids.data();  // the block's routing, still in the workspace
+  t.gates = ws_.gates.data_as<float>();
+  t.ids = attention ? &layer.attn_ids : &layer.mlp_ids;
+  if (!attention && p != nullptr && static_cast<size_t>(l) < p->owner.size() && !p->owner[l].empty())
+    t.owner = &p->owner[static_cast<size_t>(l)];
+  t.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  opts_.trace->OnBlock(t);
+}
+
 Status Session::Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits) {
   BRICK_RETURN_IF_ERROR(Validate(chunks));
   const ModelConfig& cfg = model_->config();
@@ -176,10 +195,15 @@ Status Session::Forward(std::span<const SequenceChunk> chunks, bool all_position
   const StepRows rows{n, row_seq_.data(), row_pos_.data()};
   const auto& layers = model_->layers();
   for (size_t l = 0; l < layers.size(); ++l) {
+    const bool tracing = opts_.trace != nullptr;
+    auto t0 = tracing ? Clock::now() : Clock::time_point();
     RunAttentionBlock(layers[l], static_cast<int64_t>(l), cfg, rows, cache_ptrs_.data(), ws_, pool_);
+    if (tracing) Trace(static_cast<int64_t>(l), /*attention=*/true, rows, t0);
+    if (tracing) t0 = Clock::now();
     // A failed executor call aborts the step before any sequence advances (the rows written into the
     // caches lie beyond their lengths and are overwritten by the next step).
     BRICK_RETURN_IF_ERROR(RunMlpBlock(layers[l], static_cast<int64_t>(l), cfg, n, ws_, pool_, opts_.mlp_placement));
+    if (tracing) Trace(static_cast<int64_t>(l), /*attention=*/false, rows, t0);
   }
   for (const SequenceChunk& c : chunks) {
     KvCache& cache = *caches_[static_cast<size_t>(c.seq)];

@@ -3,14 +3,17 @@
 // is allocated when the session is created, so the decode loop does not allocate.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <vector>
 
+#include "bricks/blocks.h"
 #include "bricks/executor.h"
 #include "bricks/kv_cache.h"
 #include "bricks/model.h"
+#include "bricks/trace.h"
 #include "bricks/workspace.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
@@ -24,6 +27,7 @@ struct SessionOptions {
   // Where MLP experts run (bricks/executor.h); nullptr: all local. Not owned; must outlive the
   // session. Checked by Create against the model's layers and kept experts.
   const MlpPlacement* mlp_placement = nullptr;
+  TraceSink* trace = nullptr;  // told about every block of every step (bricks/trace.h); not owned
 };
 
 // New tokens for one sequence in one step.
@@ -68,6 +72,10 @@ class Session {
                               int64_t lora_rank = 0);
 
  private:
+  using Clock = std::chrono::steady_clock;
+  // Tells opts_.trace what the block just run did (its routing is still in ws_).
+  void Trace(int64_t layer, bool attention, const StepRows& rows, Clock::time_point start) const;
+
   Status Validate(std::span<const SequenceChunk> chunks) const;
 
   std::shared_ptr<const Model> model_;

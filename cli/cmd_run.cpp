@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/registry_access.h"
+#include "cli/trace_writer.h"
 #include "core/json.h"
 #include "core/npy.h"
 #include "core/submodel_spec.h"
@@ -33,6 +34,7 @@ struct RunArgs {
   GenerateOptions gen;
   int threads = 0;
   std::string dump_logits;
+  std::string trace;
   bool json = false;
 };
 
@@ -86,6 +88,7 @@ Result<RunArgs> ReadArgs(const ArgParser& a) {
   r.gen.stop_at_eos = !a.Has("ignore-eos");
   r.threads = static_cast<int>(threads);
   r.dump_logits = a.Get("dump-logits");
+  r.trace = a.Get("trace");
   if (!r.dump_logits.empty() && r.prompts.size() != 1)
     return InvalidArgument("--dump-logits needs exactly one --tokens prompt");
   r.json = a.Has("json");
@@ -156,8 +159,9 @@ void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds,
 
 // Loads the model from a checkpoint directory or from the registry; *manifest gets NAME@VERSION for
 // a registry model. A spec with a `placement:` section also connects to its nodes (*split).
+// *records gets the brick records of a registry model (for the trace's digests).
 Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs& r, std::string* manifest,
-                                               std::unique_ptr<SplitPlan>* split) {
+                                               std::unique_ptr<SplitPlan>* split, std::vector<BrickRecord>* records) {
   const bool tty = isatty(STDERR_FILENO) != 0;  // progress lines only for a person watching
   if (!r.checkpoint.empty()) {
     if (tty) std::fprintf(stderr, "loading %s ...\n", r.checkpoint.c_str());
@@ -176,6 +180,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
                    reg->path().c_str());
     BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(*reg, c));
     *manifest = c.name.empty() ? r.spec : c.name;
+    *records = c.bricks;
     BRICK_ASSIGN_OR_RETURN(*split, PlanSplit(c, loaded.model));
     if (tty && !(*split)->nodes.empty()) {
       std::string nodes;
@@ -188,6 +193,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
   if (tty) std::fprintf(stderr, "loading %s from %s ...\n", m.Ref().c_str(), reg->path().c_str());
   BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadManifestModel(*reg, m));
   *manifest = m.Ref();
+  BRICK_ASSIGN_OR_RETURN(*records, reg->ManifestBricks(m));
   return loaded.model;
 }
 
@@ -211,6 +217,7 @@ int RunCommand(const std::vector<std::string>& args) {
   a.Option("seed", "S", "sampling seed; prompt i uses S+i (default 0)");
   a.Option("threads", "N", "worker threads, 0 = every core this process may use (default 0)");
   a.Option("dump-logits", "FILE.npy", "write the logits of every prompt position as float32 [T, vocab]");
+  a.Option("trace", "FILE.jsonl", "one line per token per layer: experts, gates, where each ran, digests, block time");
   a.Flag("ignore-eos", "keep generating after the end-of-sequence token");
   a.Flag("json", "print one JSON object: prompt_tokens, prompt, generated, *_tokens_per_s");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
@@ -221,7 +228,8 @@ int RunCommand(const std::vector<std::string>& args) {
   const auto t0 = std::chrono::steady_clock::now();
   std::string manifest;
   std::unique_ptr<SplitPlan> split;  // outlives the session that points at its placement
-  auto model = LoadModel(a, r, &manifest, &split);
+  std::vector<BrickRecord> records;
+  auto model = LoadModel(a, r, &manifest, &split, &records);
   if (!model.ok()) return Fail(kCmd, model.status().message());
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -240,6 +248,18 @@ int RunCommand(const std::vector<std::string>& args) {
   so.max_context = longest + r.gen.max_new_tokens;
   so.max_step_tokens = std::max<int64_t>(total, static_cast<int64_t>(r.prompts.size()));
   if (split && !split->executors.empty()) so.mlp_placement = &split->placement;
+  std::unique_ptr<JsonlTrace> trace;
+  if (!r.trace.empty()) {
+    std::map<std::tuple<bool, int64_t, int64_t>, std::string> digests;
+    for (const BrickRecord& b : records) {
+      if (b.kind == BrickKind::kAttnExpert || b.kind == BrickKind::kMlpExpert)
+        digests[{b.kind == BrickKind::kAttnExpert, b.layer, b.index}] = b.digest;
+    }
+    auto opened = JsonlTrace::Open(r.trace, std::move(digests), split ? split->nodes : std::vector<std::string>{});
+    if (!opened.ok()) return Fail(kCmd, opened.status().message());
+    trace = std::move(opened).value();
+    so.trace = trace.get();
+  }
   auto created = Session::Create(*model, so, &pool);
   if (!created.ok()) return Fail(kCmd, created.status().message());
   Session& session = **created;
@@ -249,6 +269,9 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   auto result = Generate(session, r.prompts, r.gen);
   if (!result.ok()) return Fail(kCmd, result.status().message());
+  if (trace) {
+    if (Status st = trace->Close(); !st.ok()) return Fail(kCmd, st.message());
+  }
   PrintResult(r, *result, load_seconds, manifest);
   return 0;
 }

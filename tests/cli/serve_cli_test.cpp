@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "brick_runner.h"
+#include "core/json.h"
 
 extern char** environ;
 
@@ -135,6 +136,22 @@ TEST_F(ServeCliTest, SplitRunAcrossProcessesEqualsLocalAndADeadNodeIsOneLine) {
       << ReadAll(Path("serve.out"));
   EXPECT_EQ(Logits(Path("split-fail.yaml"), &code), local) << last_err_;
   EXPECT_EQ(code, 0);
+  // The trace: one line per token per layer (4 prompt + 3 decode tokens, 2 layers), MLP experts on
+  // the node, attention local, every expert with its brick digest.
+  const CmdResult traced = Brick("run " + Path("split-fail.yaml") + " --tokens 5,17,42,9 -n 4 --temp 0 --trace " +
+                                 Path("trace.jsonl"));
+  ASSERT_EQ(traced.code, 0) << traced.err;
+  std::istringstream lines(ReadAll(Path("trace.jsonl")));
+  int n_lines = 0;
+  for (std::string line; std::getline(lines, line); ++n_lines) {
+    auto j = ParseJson(line);
+    ASSERT_TRUE(j.ok()) << line;
+    EXPECT_EQ(DumpJson(*j->Find("mlp")->Find("on")), "[\"cloud\",\"cloud\"]") << line;
+    EXPECT_EQ(DumpJson(*j->Find("attention")->Find("on")), "[\"local\",\"local\"]") << line;
+    EXPECT_EQ(j->Find("mlp")->Find("digests")->as_array()[0].as_string().size(), 64u) << line;
+    EXPECT_EQ(j->Find("mlp")->Find("gates")->as_array().size(), 2u) << line;
+  }
+  EXPECT_EQ(n_lines, 7 * 2);
   EXPECT_EQ(StopNode(), 0);
   EXPECT_NE(ReadAll(Path("serve.err")).find("stopped (SIGTERM)"), std::string::npos);
 
