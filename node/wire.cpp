@@ -118,8 +118,11 @@ class HeaderFrame {
     }
     flatbuffers::Verifier::Options opts;
     opts.max_depth = 16;  // the schema nests 5 deep
+    // One table per listed brick, plus the header, the body and slack; the limits are checked with
+    // their own messages once the buffer is known to be sound.
+    constexpr size_t kMaxTables = std::numeric_limits<flatbuffers::uoffset_t>::max() - 16;
     opts.max_tables = static_cast<flatbuffers::uoffset_t>(
-        std::min<size_t>(limits.max_hello_bricks + 16, std::numeric_limits<flatbuffers::uoffset_t>::max()));
+        std::min(std::max(limits.max_hello_bricks, limits.max_batch_bricks), kMaxTables) + 16);
     flatbuffers::Verifier verifier(data, frame.size(), opts);
     if (!fb::VerifyHeaderBuffer(verifier)) {
       return InvalidArgument("header frame of " + std::to_string(frame.size()) +
