@@ -23,7 +23,7 @@ struct BrickServerOptions {
 };
 
 // Lifetime: Start binds and serves on a thread of its own until Stop or destruction.
-// Per request (docs/protocol.md, "Node"):
+// Per request (docs/protocol.md, "Node and coordinator behaviour"):
 //   Hello       -> Welcome listing every served brick (or Error VersionMismatch from another version);
 //   ExpertBatch -> ExpertResult, or an Error naming the brick: UnknownBrick, DigestMismatch,
 //                  Malformed (width or layer that do not fit the brick), Unsupported (attention);
