@@ -3,7 +3,16 @@
 // includes this header.
 #pragma once
 
+// GCC 12 reports -Wdangling-pointer false positives inside yaml-cpp's node/impl.h once its inline
+// functions are instantiated from our code; the pragma covers the header's lines only.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
 #include <yaml-cpp/yaml.h>
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
 
 #include <cstdint>
 #include <initializer_list>
