@@ -2,12 +2,14 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/node_config.h"
 #include "core/system.h"
 #include "node/brick_server.h"
+#include "node/curve_keys.h"
 #include "registry/registry.h"
 
 namespace brickrt::cli {
@@ -35,9 +37,21 @@ int ServeCommand(const std::vector<std::string>& args) {
     return Fail(cmd,
                 "--listen " + o.listen + " is reachable from other machines: configure `curve:` or pass --insecure");
   if (cfg->curve) {
-    return Fail(cmd, *path +
-                         ": curve: CURVE authentication is not implemented in this build yet; serve on a loopback "
-                         "address (or a trusted network with --insecure) without `curve:`");
+    // A relative key file is relative to the node config's directory; each error names the file.
+    const auto resolve = [&](const std::string& file) {
+      const std::filesystem::path p(file);
+      return p.is_absolute() ? file : (std::filesystem::path(*path).parent_path() / p).string();
+    };
+    BrickServerOptions::Curve c;
+    auto secret = curve::ReadSecretKey(resolve(cfg->curve->secret_key_file));
+    if (!secret.ok()) return Fail(cmd, *path + ": curve: secret_key_file: " + secret.status().message());
+    c.secret_key = *secret;
+    for (const std::string& file : cfg->curve->allow) {
+      auto key = curve::ReadPublicKey(resolve(file));
+      if (!key.ok()) return Fail(cmd, *path + ": curve: allow: " + key.status().message());
+      c.allow.push_back(*key);
+    }
+    o.curve = std::move(c);
   }
   o.serve = cfg->serve;
   o.name = cfg->name.empty() ? o.listen : cfg->name;
@@ -50,8 +64,10 @@ int ServeCommand(const std::vector<std::string>& args) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   auto server = BrickServer::Start(o);
   if (!server.ok()) return Fail(cmd, server.status().message());
-  std::printf("serving %zu bricks on %s as node '%s'\n", (*server)->bricks().size(), (*server)->endpoint().c_str(),
-              o.name.c_str());
+  std::printf("serving %zu bricks on %s as node '%s'%s\n", (*server)->bricks().size(), (*server)->endpoint().c_str(),
+              o.name.c_str(),
+              o.curve ? (" with CURVE (" + std::to_string(o.curve->allow.size()) + " allowed client key(s))").c_str()
+                      : "");
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop, &sig);

@@ -13,6 +13,7 @@ int ImportCommand(const std::vector<std::string>& args);
 int ImportLoraCommand(const std::vector<std::string>& args);
 int ComposeCommand(const std::vector<std::string>& args);
 int ServeCommand(const std::vector<std::string>& args);
+int KeygenCommand(const std::vector<std::string>& args);
 int LsCommand(const std::vector<std::string>& args);
 int ShowCommand(const std::vector<std::string>& args);
 int ModelsCommand(const std::vector<std::string>& args);

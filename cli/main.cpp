@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"import", brickrt::cli::ImportCommand, "import an HF checkpoint as versioned bricks + a model manifest"},
     {"import-lora", brickrt::cli::ImportLoraCommand, "import a PEFT LoRA adapter as a plugin for a registry model"},
     {"serve", brickrt::cli::ServeCommand, "serve shared MLP expert bricks to coordinators (a node config YAML)"},
+    {"keygen", brickrt::cli::KeygenCommand, "write a CURVE key pair (NAME.key secret, NAME.pub public) for nodes and coordinators"},
     {"compose", brickrt::cli::ComposeCommand, "resolve a submodel spec (YAML): experts kept, params, bytes; --save"},
     {"ls", brickrt::cli::LsCommand, "list bricks"},
     {"show", brickrt::cli::ShowCommand, "show one brick"},

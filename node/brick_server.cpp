@@ -2,11 +2,13 @@
 // socket and an inproc control socket, and answers requests one at a time until told to stop.
 #include "node/brick_server.h"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <future>
 #include <map>
+#include <set>
 #include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -15,6 +17,7 @@
 #include "core/log.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "node/curve_keys.h"
 #include "registry/registry.h"
 
 namespace brickrt {
@@ -46,6 +49,22 @@ class FloatBuffer {
 
 std::string Quoted(const std::string& s) { return "'" + s + "'"; }
 
+// ZeroMQ's authentication protocol (ZAP, RFC 27): the endpoint a handler binds on the context.
+constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
+
+std::string Z85Decode(const std::string& key) {
+  std::string raw(32, '\0');
+  zmq_z85_decode(reinterpret_cast<uint8_t*>(raw.data()), key.c_str());
+  return raw;
+}
+
+std::string Z85Encode(std::string_view raw) {
+  if (raw.size() != 32) return "(" + std::to_string(raw.size()) + "-byte key)";
+  char z85[41] = {};
+  zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
+  return z85;
+}
+
 }  // namespace
 
 struct BrickServer::Impl {
@@ -60,12 +79,15 @@ struct BrickServer::Impl {
   // Server thread only.
   std::unique_ptr<Registry> registry;
   std::map<std::string, Served, std::less<>> served;
+  std::set<std::string, std::less<>> allowed;  // CURVE client public keys, 32 raw bytes each
+  std::set<std::string, std::less<>> refused;  // refused keys already logged (32 raw bytes)
   std::unique_ptr<ThreadPool> pool;
   FloatBuffer in, out, scratch;
 
   Status Load();
   void Run(std::promise<Status>* ready);
-  void Serve(zmq::socket_t& router, zmq::socket_t& control);
+  void Serve(zmq::socket_t& router, zmq::socket_t& control, zmq::socket_t* zap);
+  void Authenticate(zmq::socket_t& zap);
   void Handle(zmq::socket_t& router, std::vector<zmq::message_t>& parts);
   std::optional<wire::Error> RunBatch(const wire::ExpertBatch& b, std::vector<uint32_t>* rows, size_t* out_floats);
   void Send(zmq::socket_t& router, zmq::message_t& identity, const wire::Message& m,
@@ -137,9 +159,21 @@ void BrickServer::Impl::Run(std::promise<Status>* ready) {
     Status st = Load();
     zmq::socket_t router(ctx, zmq::socket_type::router);
     zmq::socket_t control(ctx, zmq::socket_type::pair);
+    std::unique_ptr<zmq::socket_t> zap;
     if (st.ok()) {
       pool = std::make_unique<ThreadPool>(opts.threads);
       router.set(zmq::sockopt::linger, 0);
+      if (opts.curve) {
+        // The handler is bound before the router, so no handshake can happen without it (libzmq
+        // would otherwise admit every CURVE client).
+        zap = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::rep);
+        zap->set(zmq::sockopt::linger, 0);
+        zap->bind(kZapEndpoint);
+        for (const std::string& key : opts.curve->allow) allowed.insert(Z85Decode(key));
+        router.set(zmq::sockopt::zap_domain, "brickrt");
+        router.set(zmq::sockopt::curve_server, 1);
+        router.set(zmq::sockopt::curve_secretkey, opts.curve->secret_key);
+      }
       // A frame beyond what Decode would accept is refused by ZeroMQ before it is buffered whole.
       const uint64_t max_frame = std::max<uint64_t>(opts.limits.max_tensor_bytes, opts.limits.max_header_bytes);
       router.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_frame));
@@ -155,7 +189,7 @@ void BrickServer::Impl::Run(std::promise<Status>* ready) {
     const bool ok = st.ok();
     ready->set_value(std::move(st));
     if (!ok) return;
-    Serve(router, control);
+    Serve(router, control, zap.get());
   } catch (const std::exception& e) {
     if (!reported) {
       ready->set_value(Internal("node " + Quoted(opts.name) + ": " + e.what()));
@@ -165,17 +199,50 @@ void BrickServer::Impl::Run(std::promise<Status>* ready) {
   }
 }
 
-void BrickServer::Impl::Serve(zmq::socket_t& router, zmq::socket_t& control) {
+void BrickServer::Impl::Authenticate(zmq::socket_t& zap) {
+  // Request: version, request id, domain, address, routing id, mechanism, then the credentials (for
+  // CURVE: the client's 32-byte public key). Reply: version, request id, status, text, user id, metadata.
+  std::vector<zmq::message_t> req;
+  if (!zmq::recv_multipart(zap, std::back_inserter(req), zmq::recv_flags::dontwait)) return;
+  const auto frame = [&](size_t i) { return i < req.size() ? req[i].to_string_view() : std::string_view(); };
+  const std::string_view mechanism = frame(5), key = frame(6);
+  const bool ok = req.size() >= 7 && frame(0) == "1.0" && mechanism == "CURVE" && allowed.count(key) > 0;
+  if (!ok) {
+    const std::string who = mechanism == "CURVE" ? "client key " + Z85Encode(key) : std::string(mechanism) + " peer";
+    if (refused.insert(mechanism == "CURVE" ? std::string(key) : std::string(mechanism)).second) {
+      log::Warn(kModule, "node " + Quoted(opts.name) + ": refused " + who + " from " + std::string(frame(3)) +
+                             " (not on the allow list; logged once per key)");
+    }
+  }
+  std::array<zmq::const_buffer, 6> reply = {zmq::buffer(frame(0).empty() ? std::string_view("1.0") : frame(0)),
+                                            zmq::buffer(frame(1)),
+                                            zmq::buffer(ok ? std::string_view("200") : std::string_view("400")),
+                                            zmq::buffer(ok ? std::string_view("OK") : std::string_view("not allowed")),
+                                            zmq::buffer(std::string_view()),
+                                            zmq::buffer(std::string_view())};
+  zmq::send_multipart(zap, reply);
+}
+
+void BrickServer::Impl::Serve(zmq::socket_t& router, zmq::socket_t& control, zmq::socket_t* zap) {
   std::vector<zmq::message_t> parts;
   for (;;) {
-    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0}, {control.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
+                               {control.handle(), 0, ZMQ_POLLIN, 0},
+                               {zap != nullptr ? zap->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds{-1});  // blocks: no busy polling
+      zmq::poll(items, zap != nullptr ? 3 : 2, std::chrono::milliseconds{-1});  // blocks: no busy polling
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       throw;
     }
     if (items[1].revents & ZMQ_POLLIN) return;
+    if (zap != nullptr && (items[2].revents & ZMQ_POLLIN)) {
+      try {
+        Authenticate(*zap);
+      } catch (const zmq::error_t& e) {
+        log::Error(kModule, "node " + Quoted(opts.name) + ": authentication failed: " + e.what());
+      }
+    }
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
     // Drain what is queued, but look at the control socket at least every 64 messages.
     for (int i = 0; i < 64; ++i) {
@@ -304,6 +371,14 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
   if (opts.listen.empty()) return InvalidArgument("brick server: no endpoint to listen on");
   if (opts.serve.empty()) return InvalidArgument("brick server: no serve globs (which bricks should it serve?)");
   if (opts.threads < 1) return InvalidArgument("brick server: threads must be >= 1, got " + std::to_string(opts.threads));
+  if (opts.curve) {
+    BRICK_RETURN_IF_ERROR(curve::CheckAvailable());
+    BRICK_RETURN_IF_ERROR(curve::CheckZ85Key(opts.curve->secret_key, "brick server: CURVE secret key"));
+    if (opts.curve->allow.empty()) return InvalidArgument("brick server: CURVE with no allowed client key");
+    for (const std::string& key : opts.curve->allow) {
+      BRICK_RETURN_IF_ERROR(curve::CheckZ85Key(key, "brick server: allowed client key"));
+    }
+  }
   auto impl = std::make_unique<Impl>();
   impl->opts = opts;
   impl->control_endpoint = "inproc://brick-server-control-" + std::to_string(reinterpret_cast<uintptr_t>(impl.get()));

@@ -10,6 +10,7 @@
 #include <zmq_addon.hpp>
 
 #include "core/log.h"
+#include "node/curve_keys.h"
 
 namespace brickrt {
 namespace {
@@ -71,6 +72,11 @@ void RemoteExecutor::Impl::Reset() {
   socket->set(zmq::sockopt::linger, 0);
   const uint64_t max_frame = std::max<uint64_t>(opts.limits.max_tensor_bytes, opts.limits.max_header_bytes);
   socket->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_frame));
+  if (opts.curve) {  // set before connect: the handshake authenticates both ends before any frame
+    socket->set(zmq::sockopt::curve_serverkey, opts.curve->server_key);
+    socket->set(zmq::sockopt::curve_publickey, opts.curve->public_key);
+    socket->set(zmq::sockopt::curve_secretkey, opts.curve->secret_key);
+  }
   socket->connect(opts.endpoint);
 }
 
@@ -121,6 +127,13 @@ Result<std::unique_ptr<RemoteExecutor>> RemoteExecutor::Create(const RemoteExecu
     return InvalidArgument("remote executor for node '" + opts.node_name + "': timeout_ms must be >= 1, got " +
                            std::to_string(opts.timeout_ms));
   }
+  if (opts.curve) {
+    BRICK_RETURN_IF_ERROR(curve::CheckAvailable());
+    const std::string who = "remote executor for node '" + opts.node_name + "': CURVE ";
+    BRICK_RETURN_IF_ERROR(curve::CheckZ85Key(opts.curve->server_key, who + "server key"));
+    BRICK_RETURN_IF_ERROR(curve::CheckZ85Key(opts.curve->public_key, who + "public key"));
+    BRICK_RETURN_IF_ERROR(curve::CheckZ85Key(opts.curve->secret_key, who + "secret key"));
+  }
   auto impl = std::make_unique<Impl>();
   impl->opts = opts;
   for (const wire::BrickInfo& b : impl->opts.bricks) {
@@ -150,7 +163,10 @@ Status RemoteExecutor::Connect() {
     BRICK_RETURN_IF_ERROR(s.Await(0, Clock::now() + std::chrono::milliseconds(s.opts.timeout_ms), &reply, &timed_out));
     if (timed_out) {
       s.Reset();
-      return Unavailable(s.Who() + " did not answer the hello within " + std::to_string(s.opts.timeout_ms) + " ms");
+      return Unavailable(s.Who() + " did not answer the hello within " + std::to_string(s.opts.timeout_ms) + " ms" +
+                         (s.opts.curve ? " (CURVE: is this client's public key on the node's allow list, and is "
+                                         "the server key the node's?)"
+                                       : ""));
     }
     if (const auto* e = std::get_if<wire::Error>(&reply)) return StatusFromError(*e, s.Who() + " refused the hello");
     const auto* w = std::get_if<wire::Welcome>(&reply);

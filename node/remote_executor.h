@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,19 +22,30 @@ struct RemoteExecutorOptions {
   // experts listed here; Connect checks that the node serves each of them with the same digest.
   std::vector<wire::BrickInfo> bricks;
   wire::WireLimits limits;  // what it accepts from the node
+  // ZeroMQ CURVE (docs/protocol.md, "CURVE"): when set, the socket is a CURVE client that talks only
+  // to the node holding the secret key of `server_key`, authenticating with this coordinator's key
+  // pair. A node that does not admit `public_key` never answers: Connect fails with Unavailable.
+  struct Curve {
+    std::string server_key;  // the node's public key, Z85 (40 characters)
+    std::string public_key;  // this coordinator's key pair, Z85
+    std::string secret_key;
+  };
+  std::optional<Curve> curve;
 };
 
 // Use from one thread at a time (the session's). At most one call in flight (ExpertExecutor).
 class RemoteExecutor : public ExpertExecutor {
  public:
-  // Validates the options (endpoint, timeout, no two bricks for one (layer, index)); connects nothing.
+  // Validates the options (endpoint, timeout, no two bricks for one (layer, index), well-formed CURVE
+  // keys; Unsupported for `curve` with a libzmq without CURVE); connects nothing.
   static Result<std::unique_ptr<RemoteExecutor>> Create(const RemoteExecutorOptions& opts);
   ~RemoteExecutor() override;
   RemoteExecutor(const RemoteExecutor&) = delete;
   RemoteExecutor& operator=(const RemoteExecutor&) = delete;
 
   // Sends Hello and waits up to timeout_ms for Welcome. Errors (each naming node and endpoint):
-  // Unavailable (no answer in time), Unsupported (the node speaks another protocol version),
+  // Unavailable (no answer in time; with CURVE, also a node that refuses this client's key or has
+  // another key than `server_key`), Unsupported (the node speaks another protocol version),
   // NotFound (the node does not serve a listed brick, naming the first), Corrupt (it serves one with
   // another digest, naming it and both digests), the node's own Error otherwise. Calls before a
   // successful Connect fail with Unavailable.
