@@ -192,7 +192,7 @@ class SpecParser : public YamlReader {
       if (node.name == "local") return Error(k.Mark(), path, "'local' is reserved for this process; rename the node");
       if (!seen.insert(node.name).second) return Error(k.Mark(), path, "duplicate node name");
       const YAML::Mark at = it->second.IsNull() ? k.Mark() : it->second.Mark();
-      BRICK_ASSIGN_OR_RETURN(auto fields, Map(it->second, at, path, {"endpoint", "timeout_ms"}));
+      BRICK_ASSIGN_OR_RETURN(auto fields, Map(it->second, at, path, {"endpoint", "timeout_ms", "server_key", "client_key"}));
       bool has_endpoint = false;
       for (const Entry& f : fields) {
         if (f.key.Scalar() == "endpoint") {
@@ -202,6 +202,9 @@ class SpecParser : public YamlReader {
                          "expected an endpoint like \"tcp://HOST:PORT\", got " + Describe(f.value));
           }
           has_endpoint = true;
+        } else if (f.key.Scalar() == "server_key" || f.key.Scalar() == "client_key") {
+          BRICK_ASSIGN_OR_RETURN(std::string file, String(f));
+          (f.key.Scalar() == "server_key" ? node.server_key : node.client_key) = std::move(file);
         } else {
           BRICK_ASSIGN_OR_RETURN(int64_t ms, Int(f, 1));
           if (ms > 3'600'000)
@@ -210,6 +213,11 @@ class SpecParser : public YamlReader {
         }
       }
       if (!has_endpoint) return Error(at, path + ".endpoint", "missing; a node needs `endpoint: \"tcp://HOST:PORT\"`");
+      if (node.server_key.empty() != node.client_key.empty()) {
+        return Error(at, path + (node.server_key.empty() ? ".server_key" : ".client_key"),
+                     "missing; CURVE needs both server_key (the node's NAME.pub) and client_key (this "
+                     "coordinator's NAME.key)");
+      }
       nodes->push_back(std::move(node));
     }
     return Status::Ok();

@@ -46,6 +46,11 @@ struct NodeSpec {
   std::string name;       // never "local"
   std::string endpoint;   // a ZeroMQ endpoint, e.g. "tcp://127.0.0.1:7001"
   int timeout_ms = 1000;  // >= 1
+  // ZeroMQ CURVE (docs/protocol.md, "CURVE"), both or neither: the node's public key file
+  // (`brick keygen`'s NAME.pub) and this coordinator's secret key file (NAME.key, mode 0600), whose
+  // public key the node must allow. Relative paths are relative to the spec file. Empty: no CURVE.
+  std::string server_key;
+  std::string client_key;
 };
 
 struct PlacementSpec {

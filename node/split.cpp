@@ -2,10 +2,12 @@
 #include "node/split.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 
 #include "core/glob.h"
 #include "core/log.h"
+#include "node/curve_keys.h"
 #include "node/remote_executor.h"
 
 namespace brickrt {
@@ -118,6 +120,24 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
     o.timeout_ms = node.timeout_ms;
     o.node_name = node.name;
     o.bricks = bricks->second;
+    if (!node.server_key.empty()) {  // CURVE: key files relative to the spec file
+      const auto resolve = [&](const std::string& file) {
+        const std::filesystem::path f(file);
+        return f.is_absolute() ? file : (std::filesystem::path(c.source_path).parent_path() / f).string();
+      };
+      const std::string where = c.source_path + ": placement.nodes." + node.name;
+      RemoteExecutorOptions::Curve keys;
+      auto server_key = curve::ReadPublicKey(resolve(node.server_key));
+      if (!server_key.ok()) return server_key.status().WithContext(where + ".server_key");
+      keys.server_key = *server_key;
+      auto secret = curve::ReadSecretKey(resolve(node.client_key));
+      if (!secret.ok()) return secret.status().WithContext(where + ".client_key");
+      keys.secret_key = *secret;
+      auto pub = curve::PublicKeyOf(*secret);
+      if (!pub.ok()) return pub.status().WithContext(where + ".client_key");
+      keys.public_key = *pub;
+      o.curve = std::move(keys);
+    }
     BRICK_ASSIGN_OR_RETURN(std::unique_ptr<RemoteExecutor> ex, RemoteExecutor::Create(o));
     Status st = ex->Connect();
     if (!st.ok() && p.on_failure != "local-fallback") return st.WithContext(c.source_path + ": placement");

@@ -216,6 +216,22 @@ TEST(SubmodelSpec, PluginNeedsLora) {
   ExpectError("model: m\nplugins:\n  - lora: \"\"\n", "3:11", "plugins[0].lora");
 }
 
+TEST(SubmodelSpec, PlacementCurveKeys) {
+  SubmodelSpec s = MustParse(
+      "model: m\nplacement:\n  nodes:\n    cloud: {endpoint: \"tcp://10.0.0.2:7001\", server_key: cloud.pub, "
+      "client_key: keys/coord.key}\n  rules:\n    - {match: \"*\", on: cloud}\n");
+  ASSERT_TRUE(s.placement.has_value());
+  EXPECT_EQ(s.placement->nodes[0].server_key, "cloud.pub");
+  EXPECT_EQ(s.placement->nodes[0].client_key, "keys/coord.key");
+  SubmodelSpec plain = MustParse("model: m\nplacement:\n  nodes:\n    cloud: {endpoint: \"tcp://h:1\"}\n");
+  EXPECT_TRUE(plain.placement->nodes[0].server_key.empty());
+  EXPECT_TRUE(plain.placement->nodes[0].client_key.empty());
+  ExpectError("model: m\nplacement:\n  nodes:\n    c: {endpoint: \"tcp://h:1\", server_key: c.pub}\n", "4:8",
+              "placement.nodes.c.client_key");
+  ExpectError("model: m\nplacement:\n  nodes:\n    c: {endpoint: \"tcp://h:1\", client_key: me.key}\n", "4:8",
+              "both server_key");
+}
+
 TEST(SubmodelSpec, PlacementErrors) {
   ExpectError("model: m\nplacement:\n  rules:\n    - {match: x, on: cloud}\n", "4:22", "unknown node 'cloud'");
   ExpectError("model: m\nplacement:\n  on_failure: retry\n", "3:15", "placement.on_failure");

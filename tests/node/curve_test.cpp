@@ -16,6 +16,9 @@
 #include "node/brick_server.h"
 #include "node/curve_keys.h"
 #include "node/remote_executor.h"
+#include "node/split.h"
+#include "node/submodel.h"
+#include "registry/compose.h"
 #include "registry/registry.h"
 #include "registry/test_model.h"
 
@@ -187,6 +190,42 @@ TEST_F(CurveTest, BadOptionsAreRefused) {
   ASSERT_FALSE(ex.ok());
   EXPECT_NE(ex.status().message().find("secret key"), std::string::npos) << ex.status().message();
   EXPECT_NE(ex.status().message().find("Z85 alphabet"), std::string::npos) << ex.status().message();
+}
+
+// A spec's placement with server_key/client_key: PlanSplit connects over CURVE; a client key the
+// node does not allow fails the plan with Unavailable; a missing key file names the spec key.
+TEST_F(CurveTest, PlacementKeysConnectOverCurve) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("brick_curve_spec_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const curve::KeyPair node = Keys(), coord = Keys(), other = Keys();
+  ASSERT_TRUE(curve::WriteKeyPair((dir / "node.key").string(), node).ok());
+  ASSERT_TRUE(curve::WriteKeyPair((dir / "coord.key").string(), coord).ok());
+  ASSERT_TRUE(curve::WriteKeyPair((dir / "other.key").string(), other).ok());
+  auto server = StartServer(BrickServerOptions::Curve{node.secret_key, {coord.public_key}});
+  ASSERT_NE(server, nullptr);
+  auto reg = Registry::Open(*path_);
+  ASSERT_TRUE(reg.ok());
+  const auto plan = [&](const std::string& client_key, const std::string& server_key) -> Result<std::vector<std::string>> {
+    const std::string yaml = "model: m\nplacement:\n  nodes:\n    cloud: {endpoint: \"" + server->endpoint() +
+                             "\", timeout_ms: 2000, server_key: " + server_key + ", client_key: " + client_key +
+                             "}\n  rules:\n    - {match: \"L*.mlp.E*\", on: cloud}\n";
+    BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ParseSubmodelSpec(yaml, (dir / "spec.yaml").string()));
+    BRICK_ASSIGN_OR_RETURN(Composition c, Compose(**reg, spec));
+    BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(**reg, c));
+    BRICK_ASSIGN_OR_RETURN(std::unique_ptr<SplitPlan> p, PlanSplit(c, loaded.model));
+    return p->nodes;
+  };
+  auto ok = plan("coord.key", "node.pub");  // relative to the spec file
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(*ok, (std::vector<std::string>{"cloud"}));
+  auto refused = plan("other.key", "node.pub");
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  auto missing = plan("coord.key", "nope.pub");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find("placement.nodes.cloud.server_key"), std::string::npos)
+      << missing.status().message();
+  fs::remove_all(dir);
 }
 
 class CurveKeyFileTest : public ::testing::Test {
