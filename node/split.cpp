@@ -2,6 +2,7 @@
 #include "node/split.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 
@@ -26,15 +27,31 @@ const std::string& PlaceOf(const PlacementSpec& p, const BrickRecord& b) {
 }
 
 // Runs a call on its remote executor; when that fails, on the coordinator's own copies of the
-// experts (on_failure: local-fallback), warning once per failure streak.
+// experts (on_failure: local-fallback), warning once per failure streak. A node that never answered
+// the Hello is asked again at most once per kReconnectEvery, so the split resumes when it comes up
+// without every step paying a connect timeout. (After a call's timeout the executor reconnects by
+// itself.)
 class FallbackExecutor : public ExpertExecutor {
  public:
-  FallbackExecutor(std::unique_ptr<ExpertExecutor> remote, std::shared_ptr<const Model> model, std::string node)
-      : remote_(std::move(remote)), model_(std::move(model)), node_(std::move(node)) {}
+  static constexpr std::chrono::milliseconds kReconnectEvery{1000};
+
+  FallbackExecutor(std::unique_ptr<RemoteExecutor> remote, bool connected, std::shared_ptr<const Model> model,
+                   std::string node, FallbackStats* stats)
+      : remote_(std::move(remote)),
+        connected_(connected),
+        model_(std::move(model)),
+        node_(std::move(node)),
+        stats_(stats) {}
 
   Status Start(const ExpertCall& call) override {
     call_ = call;
-    remote_ok_ = remote_->Start(call).ok();
+    const auto now = std::chrono::steady_clock::now();
+    if (!connected_ && now - last_attempt_ >= kReconnectEvery) {
+      last_attempt_ = now;
+      connected_ = remote_->Connect().ok();
+      if (connected_) log::Warn("node", "node '" + node_ + "' answers again; its experts run there");
+    }
+    remote_ok_ = connected_ && remote_->Start(call).ok();
     return Status::Ok();
   }
   Status Finish() override {
@@ -42,6 +59,7 @@ class FallbackExecutor : public ExpertExecutor {
       Status st = remote_->Finish();
       if (st.ok()) {
         warned_ = false;
+        ++stats_->remote;
         return st;
       }
       if (!warned_) log::Warn("node", st.message() + "; running its experts locally (on_failure: local-fallback)");
@@ -50,6 +68,7 @@ class FallbackExecutor : public ExpertExecutor {
                             "; running its experts locally (on_failure: local-fallback)");
     }
     warned_ = true;
+    ++stats_->local;
     return RunLocally();
   }
 
@@ -70,9 +89,12 @@ class FallbackExecutor : public ExpertExecutor {
     return Status::Ok();
   }
 
-  std::unique_ptr<ExpertExecutor> remote_;
+  std::unique_ptr<RemoteExecutor> remote_;
+  bool connected_ = false;
+  std::chrono::steady_clock::time_point last_attempt_ = std::chrono::steady_clock::now();
   std::shared_ptr<const Model> model_;
   std::string node_;
+  FallbackStats* stats_;  // owned by the SplitPlan
   ExpertCall call_;
   bool remote_ok_ = false, warned_ = false;
   std::vector<float> mid_;
@@ -85,8 +107,9 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
   if (!c.placement) return plan;
   const PlacementSpec& p = *c.placement;
   if (p.on_failure == "skip-expert") {
-    return Unsupported(c.source_path + ": placement.on_failure: skip-expert is not implemented yet; use fail or "
-                                       "local-fallback");
+    return Unsupported(c.source_path +
+                       ": placement.on_failure: skip-expert is not implemented yet; use fail or "
+                       "local-fallback");
   }
   // Targets of loras: the node computes base experts only.
   std::map<std::string, std::string> lora_on;  // target brick (relative) -> lora ref
@@ -108,8 +131,8 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
       return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second +
                          ", which node '" + place + "' would not apply; place it on local");
     }
-    per_node[place].push_back({b.name, b.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(b.layer),
-                               static_cast<uint32_t>(b.index)});
+    per_node[place].push_back(
+        {b.name, b.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(b.layer), static_cast<uint32_t>(b.index)});
   }
   std::map<std::string, int32_t> index_of;
   for (const NodeSpec& node : p.nodes) {
@@ -141,11 +164,14 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
     BRICK_ASSIGN_OR_RETURN(std::unique_ptr<RemoteExecutor> ex, RemoteExecutor::Create(o));
     Status st = ex->Connect();
     if (!st.ok() && p.on_failure != "local-fallback") return st.WithContext(c.source_path + ": placement");
-    if (!st.ok()) log::Warn("node", st.message() + "; its experts run locally until it answers (on_failure: local-fallback)");
+    if (!st.ok())
+      log::Warn("node", st.message() + "; its experts run locally until it answers (on_failure: local-fallback)");
     index_of[node.name] = static_cast<int32_t>(plan->executors.size());
     plan->nodes.push_back(node.name);
     if (p.on_failure == "local-fallback") {
-      plan->executors.push_back(std::make_unique<FallbackExecutor>(std::move(ex), model, node.name));
+      plan->fallback_stats.push_back(std::make_unique<FallbackStats>());
+      plan->executors.push_back(std::make_unique<FallbackExecutor>(std::move(ex), st.ok(), model, node.name,
+                                                                   plan->fallback_stats.back().get()));
     } else {
       plan->executors.push_back(std::move(ex));
     }

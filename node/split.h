@@ -13,11 +13,19 @@
 
 namespace brickrt {
 
+// Calls of one node's executor under on_failure: local-fallback.
+struct FallbackStats {
+  int64_t remote = 0;  // calls the node answered
+  int64_t local = 0;   // calls run on the local copies instead
+};
+
 // Owns the executors an MlpPlacement points at; keep it alive as long as sessions use `placement`.
 struct SplitPlan {
   MlpPlacement placement;
   std::vector<std::unique_ptr<ExpertExecutor>> executors;
   std::vector<std::string> nodes;  // executor i runs on node nodes[i]
+  // One per executor with on_failure: local-fallback (empty otherwise), updated as calls finish.
+  std::vector<std::unique_ptr<FallbackStats>> fallback_stats;
 };
 
 // For a composition with a placement section, and the model loaded from it: every kept MLP expert

@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "bricks/session.h"
 #include "core/submodel_spec.h"
@@ -115,6 +117,63 @@ TEST_F(SplitPlanTest, ADeadNodeFailsTheRunOrFallsBackLocally) {
   auto fell_back = Logits(fallback_spec);
   ASSERT_TRUE(fell_back.ok()) << fell_back.status().ToString();
   EXPECT_TRUE(*fell_back == *local);
+}
+
+// A node that is down when the run starts: with local-fallback the experts run locally, and once the
+// node is back (asked again at most once a second) its experts run there — same logits throughout.
+TEST_F(SplitPlanTest, FallbackReconnectsWhenTheNodeComesUp) {
+  auto local = Logits("model: m\n");
+  ASSERT_TRUE(local.ok());
+  const std::string endpoint = server_->endpoint();
+  const std::string yaml = Spec("    - {match: \"L*.mlp.E*\", on: cloud}\n", "local-fallback");
+  server_->Stop();
+  server_.reset();
+  auto spec = ParseSubmodelSpec(yaml, "spec.yaml");
+  ASSERT_TRUE(spec.ok());
+  auto c = Compose(*reg_, *spec);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto loaded = LoadComposition(*reg_, *c);
+  ASSERT_TRUE(loaded.ok());
+  auto plan = PlanSplit(*c, loaded->model);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  SessionOptions so{1, 64, 16};
+  so.mlp_placement = &(*plan)->placement;
+  auto session = Session::Create(loaded->model, so, nullptr);
+  ASSERT_TRUE(session.ok());
+  const int seq = *(*session)->AddSequence();
+  const std::vector<int32_t> a = {3, 1, 4, 1, 5, 9, 2, 6};
+  std::vector<float> out(257);
+  const SequenceChunk first{seq, a};
+  ASSERT_TRUE((*session)->Forward({&first, 1}, false, out.data()).ok());  // all local: node down
+  ASSERT_EQ((*plan)->fallback_stats.size(), 1u);
+  const FallbackStats& stats = *(*plan)->fallback_stats[0];
+  EXPECT_EQ(stats.remote, 0);
+  EXPECT_EQ(stats.local, 2);  // one call per layer
+
+  BrickServerOptions bo;
+  bo.registry_path = path_;
+  bo.listen = endpoint;  // the same port
+  bo.serve = {"m/L*.mlp.E*"};
+  bo.name = "cloud";
+  auto back = BrickServer::Start(bo);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  int32_t next = 7;
+  const SequenceChunk step{seq, {&next, 1}};
+  ASSERT_TRUE((*session)->Forward({&step, 1}, false, out.data()).ok());  // reconnects, runs on the node
+  EXPECT_EQ(stats.remote, 2) << "the node is back: both layers' calls ran there";
+  EXPECT_EQ(stats.local, 2);
+  // The same two steps all local.
+  SessionOptions lo{1, 64, 16};
+  auto plain = Session::Create(loaded->model, lo, nullptr);
+  ASSERT_TRUE(plain.ok());
+  const int pseq = *(*plain)->AddSequence();
+  std::vector<float> want(257);
+  const SequenceChunk pfirst{pseq, a}, pstep{pseq, {&next, 1}};
+  ASSERT_TRUE((*plain)->Forward({&pfirst, 1}, false, want.data()).ok());
+  ASSERT_TRUE((*plain)->Forward({&pstep, 1}, false, want.data()).ok());
+  EXPECT_TRUE(out == want);
+  (*back)->Stop();
 }
 
 }  // namespace
