@@ -35,6 +35,12 @@ void RunAttentionBlock(const Layer& layer, int64_t layer_index, const ModelConfi
 // are in, so the result equals all-local execution when the executors compute the same experts.
 // Errors: the first executor error (every started call is finished first); ws.hidden is then
 // unspecified for this step.
+// Computes an executor's call with the layer's own MLP expert objects — what a node holding the same
+// bricks computes; for a fallback to local copies and for test executors. mid: F32 scratch of at
+// least (largest count) × F floats. Errors: InvalidArgument for an expert the layer does not keep or
+// one carrying a LoRA (remote experts run without their loras' scratch; placement refuses them).
+Status RunExpertCallLocally(const Layer& layer, const ExpertCall& call, float* mid);
+
 Status RunMlpBlock(const Layer& layer, int64_t layer_index, const ModelConfig& cfg, int64_t n, Workspace& ws,
                    ThreadPool* pool, const MlpPlacement* placement = nullptr);
 

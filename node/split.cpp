@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 
+#include "bricks/blocks.h"
 #include "core/glob.h"
 #include "core/log.h"
 #include "node/curve_keys.h"
@@ -74,19 +75,10 @@ class FallbackExecutor : public ExpertExecutor {
 
  private:
   Status RunLocally() {
-    const Layer& layer = model_->layers()[static_cast<size_t>(call_.layer)];
-    const int64_t F = model_->config().ffd_hidden;
-    int64_t row = 0;
-    for (size_t i = 0; i < call_.experts.size(); ++i) {
-      const auto it = std::find(layer.mlp_ids.begin(), layer.mlp_ids.end(), call_.experts[i]);
-      if (it == layer.mlp_ids.end()) return Internal("expert not in the local model");
-      const int64_t c = call_.counts[i];
-      if (static_cast<int64_t>(mid_.size()) < c * F) mid_.resize(static_cast<size_t>(c * F));  // failures only
-      layer.mlp[static_cast<size_t>(it - layer.mlp_ids.begin())]->Forward(
-          call_.rows + row * call_.width, c, call_.out + row * call_.width, mid_.data(), nullptr, nullptr);
-      row += c;
-    }
-    return Status::Ok();
+    const int64_t rows = *std::max_element(call_.counts.begin(), call_.counts.end());
+    const auto need = static_cast<size_t>(rows * model_->config().ffd_hidden);
+    if (mid_.size() < need) mid_.resize(need);  // grows on failures only
+    return RunExpertCallLocally(model_->layers()[static_cast<size_t>(call_.layer)], call_, mid_.data());
   }
 
   std::unique_ptr<RemoteExecutor> remote_;

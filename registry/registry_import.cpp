@@ -66,15 +66,7 @@ Result<ImportResult> ImportManifest(const sqlite::Db& db, const ImportTarget& ta
     ++res.new_bricks;
   }
 
-  BRICK_ASSIGN_OR_RETURN(std::optional<int64_t> same, SameLatestManifest(db, target.name, content));
-  int64_t manifest_id = 0;
-  if (same) {
-    manifest_id = *same;
-  } else {
-    BRICK_ASSIGN_OR_RETURN(manifest_id, InsertManifest(db, target.name, content, source, now));
-    res.new_manifest = true;
-  }
-  BRICK_ASSIGN_OR_RETURN(res.manifest, ReadManifestById(db, manifest_id));
+  BRICK_RETURN_IF_ERROR(StoreManifest(db, target.name, content, source, now, &res));
 
   JsonValue detail = JsonValue::MakeObject();
   detail.Set("source", JsonValue::String(source));

@@ -97,12 +97,11 @@ struct ManifestContent {
   std::vector<int64_t> brick_ids;
   std::map<int64_t, double> plugin_scales;
 };
-// The latest manifest of `name` when it already has this content, else nullopt.
-Result<std::optional<int64_t>> SameLatestManifest(const sqlite::Db& db, const std::string& name,
-                                                  const ManifestContent& content);
-// A new version of manifest `name`; returns its id.
-Result<int64_t> InsertManifest(const sqlite::Db& db, const std::string& name, const ManifestContent& content,
-                               const std::string& source, const std::string& now);
+// Makes `content` the latest version of manifest `name`: reuses the latest version when it already
+// has this content (a re-import or re-save that changes nothing adds none), else inserts a new one.
+// Sets res->manifest and res->new_manifest.
+Status StoreManifest(const sqlite::Db& db, const std::string& name, const ManifestContent& content,
+                     const std::string& source, const std::string& now, ImportResult* res);
 
 // Appends one row to the event log (inside the caller's transaction when there is one).
 Status LogEvent(const sqlite::Db& db, std::string_view kind, std::string_view subject, std::string_view detail);

@@ -80,15 +80,7 @@ Result<ImportResult> Registry::SaveManifest(const ManifestDraft& draft) {
     if (e.scale) content.plugin_scales[id] = *e.scale;
   }
 
-  BRICK_ASSIGN_OR_RETURN(std::optional<int64_t> same, SameLatestManifest(db, draft.name, content));
-  int64_t manifest_id = 0;
-  if (same) {
-    manifest_id = *same;
-  } else {
-    BRICK_ASSIGN_OR_RETURN(manifest_id, InsertManifest(db, draft.name, content, draft.source, now));
-    res.new_manifest = true;
-  }
-  BRICK_ASSIGN_OR_RETURN(res.manifest, ReadManifestById(db, manifest_id));
+  BRICK_RETURN_IF_ERROR(StoreManifest(db, draft.name, content, draft.source, now, &res));
   JsonValue detail = JsonValue::MakeObject();
   detail.Set("source", JsonValue::String(draft.source));
   detail.Set("base", JsonValue::String(draft.base));

@@ -122,6 +122,9 @@ Result<int64_t> InsertBrick(const sqlite::Db& db, const PreparedBrick& p, const 
   return id;
 }
 
+namespace {
+
+// The latest manifest of `name` when it already has this content, else nullopt.
 Result<std::optional<int64_t>> SameLatestManifest(const sqlite::Db& db, const std::string& name,
                                                   const ManifestContent& content) {
   BRICK_ASSIGN_OR_RETURN(sqlite::Stmt st,
@@ -165,6 +168,22 @@ Result<int64_t> InsertManifest(const sqlite::Db& db, const std::string& name, co
     BRICK_RETURN_IF_ERROR(mb.Run());
   }
   return id;
+}
+
+}  // namespace
+
+Status StoreManifest(const sqlite::Db& db, const std::string& name, const ManifestContent& content,
+                     const std::string& source, const std::string& now, ImportResult* res) {
+  BRICK_ASSIGN_OR_RETURN(std::optional<int64_t> same, SameLatestManifest(db, name, content));
+  int64_t manifest_id = 0;
+  if (same) {
+    manifest_id = *same;
+  } else {
+    BRICK_ASSIGN_OR_RETURN(manifest_id, InsertManifest(db, name, content, source, now));
+    res->new_manifest = true;
+  }
+  BRICK_ASSIGN_OR_RETURN(res->manifest, ReadManifestById(db, manifest_id));
+  return Status::Ok();
 }
 
 }  // namespace brickrt::registry_internal

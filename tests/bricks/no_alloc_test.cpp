@@ -9,6 +9,7 @@
 #include <new>
 
 #include "bricks/sampler.h"
+#include "bricks/blocks.h"
 #include "bricks/session.h"
 #include "lora_util.h"
 #include "registry/test_model.h"
@@ -90,16 +91,7 @@ class SyncExecutor : public ExpertExecutor {
     return Status::Ok();
   }
   Status Finish() override {
-    const Layer& layer = model_->layers()[static_cast<size_t>(call_.layer)];
-    int64_t row = 0;
-    for (size_t i = 0; i < call_.experts.size(); ++i) {
-      size_t slot = 0;
-      while (layer.mlp_ids[slot] != call_.experts[i]) ++slot;
-      layer.mlp[slot]->Forward(call_.rows + row * call_.width, call_.counts[i], call_.out + row * call_.width,
-                               mid_.data(), nullptr, nullptr);
-      row += call_.counts[i];
-    }
-    return Status::Ok();
+    return RunExpertCallLocally(model_->layers()[static_cast<size_t>(call_.layer)], call_, mid_.data());
   }
 
  private:

@@ -6,11 +6,15 @@
 #include <algorithm>
 #include <thread>
 
+#include "bricks/blocks.h"
 #include "bricks/session.h"
 #include "registry/test_model.h"
+#include "split_steps.h"
 
 namespace brickrt {
 namespace {
+
+using testing::RunSteps;
 
 std::shared_ptr<const Model> RandomModel(DType dtype) {
   TestModelOptions o;
@@ -62,17 +66,9 @@ class ThreadExecutor : public ExpertExecutor {
 
  private:
   void Compute(const ExpertCall& call) {
-    const Layer& layer = model_->layers()[static_cast<size_t>(call.layer)];
-    const int64_t F = model_->config().ffd_hidden;
-    int64_t row = 0;
-    for (size_t i = 0; i < call.experts.size(); ++i) {
-      const auto slot = std::find(layer.mlp_ids.begin(), layer.mlp_ids.end(), call.experts[i]) - layer.mlp_ids.begin();
-      const int64_t c = call.counts[i];
-      std::vector<float> mid(static_cast<size_t>(c * F));
-      layer.mlp[static_cast<size_t>(slot)]->Forward(call.rows + row * call.width, c, call.out + row * call.width,
-                                                    mid.data(), nullptr, nullptr);
-      row += c;
-    }
+    const int64_t rows = *std::max_element(call.counts.begin(), call.counts.end());
+    std::vector<float> mid(static_cast<size_t>(rows * model_->config().ffd_hidden));
+    EXPECT_TRUE(RunExpertCallLocally(model_->layers()[static_cast<size_t>(call.layer)], call, mid.data()).ok());
   }
 
   std::shared_ptr<const Model> model_;
@@ -91,38 +87,6 @@ MlpPlacement MakePlacement(const Model& m, std::vector<ExpertExecutor*> executor
   return p;
 }
 
-// Prefill of three prompts of different lengths in one step, then three decode steps; all logits.
-std::vector<float> RunSteps(std::shared_ptr<const Model> model, const MlpPlacement* placement, Status* error) {
-  SessionOptions so{3, 32, 32};
-  so.mlp_placement = placement;
-  ThreadPool pool(2);
-  auto session = Session::Create(model, so, &pool);
-  EXPECT_TRUE(session.ok()) << session.status().ToString();
-  if (!session.ok()) return {};
-  Session& s = **session;
-  const std::vector<std::vector<int32_t>> prompts = {{5, 17, 99, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {200}};
-  std::vector<SequenceChunk> chunks;
-  int64_t total = 0;
-  for (const auto& p : prompts) {
-    chunks.push_back({*s.AddSequence(), p});
-    total += static_cast<int64_t>(p.size());
-  }
-  const int64_t V = model->config().vocab_size;
-  std::vector<float> logits(static_cast<size_t>(total * V));
-  *error = s.Forward(chunks, true, logits.data());
-  if (!error->ok()) return {};
-  std::vector<float> all = logits;
-  const std::vector<int32_t> next = {7, 8, 9};
-  for (int step = 0; step < 3; ++step) {
-    std::vector<SequenceChunk> dec;
-    for (size_t i = 0; i < prompts.size(); ++i) dec.push_back({chunks[i].seq, {&next[i], 1}});
-    std::vector<float> out(static_cast<size_t>(3 * V));
-    *error = s.Forward(dec, false, out.data());
-    if (!error->ok()) return {};
-    all.insert(all.end(), out.begin(), out.end());
-  }
-  return all;
-}
 
 class SplitTest : public ::testing::TestWithParam<DType> {};
 

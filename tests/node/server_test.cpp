@@ -22,11 +22,13 @@
 #include "node/remote_executor.h"
 #include "node/submodel.h"
 #include "registry/test_model.h"
+#include "tests/bricks/split_steps.h"
 
 namespace brickrt {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using testing::RunSteps;
 
 const char* kPrivateBrick = "m/L0.mlp.E1";  // odd: the session keeps it local
 
@@ -113,37 +115,6 @@ std::string* ServerTest::path_ = nullptr;
 std::shared_ptr<const Model>* ServerTest::model_ = nullptr;
 std::vector<wire::BrickInfo>* ServerTest::even_ = nullptr;
 
-// Prefill of three prompts of different lengths in one step, then three decode steps; all logits.
-std::vector<float> RunSteps(std::shared_ptr<const Model> model, const MlpPlacement* placement, Status* error) {
-  SessionOptions so{3, 32, 32};
-  so.mlp_placement = placement;
-  ThreadPool pool(2);
-  auto session = Session::Create(model, so, &pool);
-  EXPECT_TRUE(session.ok()) << session.status().ToString();
-  if (!session.ok()) return {};
-  Session& s = **session;
-  const std::vector<std::vector<int32_t>> prompts = {{5, 17, 99, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {200}};
-  std::vector<SequenceChunk> chunks;
-  int64_t total = 0;
-  for (const auto& p : prompts) {
-    chunks.push_back({*s.AddSequence(), p});
-    total += static_cast<int64_t>(p.size());
-  }
-  const int64_t V = model->config().vocab_size;
-  std::vector<float> all(static_cast<size_t>(total * V));
-  *error = s.Forward(chunks, true, all.data());
-  if (!error->ok()) return {};
-  const std::vector<int32_t> next = {7, 8, 9};
-  for (int step = 0; step < 3; ++step) {
-    std::vector<SequenceChunk> dec;
-    for (size_t i = 0; i < prompts.size(); ++i) dec.push_back({chunks[i].seq, {&next[i], 1}});
-    std::vector<float> out(static_cast<size_t>(3 * V));
-    *error = s.Forward(dec, false, out.data());
-    if (!error->ok()) return {};
-    all.insert(all.end(), out.begin(), out.end());
-  }
-  return all;
-}
 
 bool Contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
