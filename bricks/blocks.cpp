@@ -145,22 +145,48 @@ void RunAttentionBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, co
   }
 }
 
+namespace {
+
+// Marks in s.skip the layer's kept slots whose executor does not take calls now, asking each executor
+// that owns one of them once. Returns how many slots stay routable.
+int64_t MarkUnavailable(const MlpPlacement& placement, int64_t l, int64_t n_experts, SplitScratch& s) {
+  constexpr uint8_t kUnasked = 2;
+  std::fill(s.available.begin(), s.available.end(), kUnasked);
+  const std::vector<int32_t>& owner = placement.owner[static_cast<size_t>(l)];
+  int64_t routable = 0;
+  for (int64_t e = 0; e < n_experts; ++e) {
+    const int32_t o = owner[static_cast<size_t>(e)];
+    bool skip = false;
+    if (o != MlpPlacement::kLocal) {
+      uint8_t& available = s.available[static_cast<size_t>(o)];
+      if (available == kUnasked) available = placement.executors[static_cast<size_t>(o)]->Available() ? 1 : 0;
+      skip = available == 0;
+    }
+    s.skip[static_cast<size_t>(e)] = skip;
+    routable += !skip;
+  }
+  return routable;
+}
+
+}  // namespace
+
 Status RunMlpBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, int64_t n, Workspace& ws, ThreadPool* pool,
                    const MlpPlacement* placement) {
   const int64_t D = cfg.n_embd;
-  const int k = cfg.k_mlp;
+  const int64_t E = layer.mlp_router.n_experts();
   float* h = ws.hidden.mutable_data_as<float>();
   float* x = ws.normed.mutable_data_as<float>();
   layer.ln2.Apply(h, n, x);
   float* gates = ws.gates.mutable_data_as<float>();
-  layer.mlp_router.Route(x, n, k, gates, ws.ids.data(), ws.router.mutable_data_as<float>(), pool);
   ExpertGroups& g = ws.groups;
-  g.Build(ws.ids.data(), gates, n, k, layer.mlp_router.n_experts());
-
   float* lora = layer.lora_rank > 0 ? ws.LoraScratch(layer.lora_rank) : nullptr;
-  float* xin = ws.pair_in.mutable_data_as<float>();
-  float* mid = ws.pair_mid.mutable_data_as<float>();
+
   if (placement == nullptr || !placement->AnyRemote(l)) {
+    ws.mlp_k = cfg.k_mlp;
+    layer.mlp_router.Route(x, n, cfg.k_mlp, gates, ws.ids.data(), ws.router.mutable_data_as<float>(), pool);
+    g.Build(ws.ids.data(), gates, n, cfg.k_mlp, E);
+    float* xin = ws.pair_in.mutable_data_as<float>();
+    float* mid = ws.pair_mid.mutable_data_as<float>();
     float* y = ws.pair_out.mutable_data_as<float>();
     for (int64_t e = 0; e < g.n_experts; ++e) {
       const int64_t c = g.count(e);
@@ -171,7 +197,22 @@ Status RunMlpBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, int64_
     }
     return Status::Ok();
   }
-  return RunSplitMlp(layer, l, g, x, D, ws, pool, *placement, lora);
+  // Split: route among the experts whose executor is available. When a call fails and its executor
+  // says it is unavailable now, route again without its experts (h is only updated once every call
+  // succeeded); each round leaves out at least one more slot, so this ends.
+  int64_t routable = MarkUnavailable(*placement, l, E, ws.split);
+  while (true) {
+    ws.mlp_k = static_cast<int>(std::min<int64_t>(cfg.k_mlp, routable));
+    if (ws.mlp_k == 0) return Status::Ok();  // every expert of the layer is unreachable: the block adds nothing
+    const uint8_t* skip = routable < E ? ws.split.skip.data() : nullptr;
+    layer.mlp_router.Route(x, n, ws.mlp_k, gates, ws.ids.data(), ws.router.mutable_data_as<float>(), pool, skip);
+    g.Build(ws.ids.data(), gates, n, ws.mlp_k, E);
+    Status st = RunSplitMlp(layer, l, g, x, D, ws, pool, *placement, lora);
+    if (st.ok()) return st;
+    const int64_t now_routable = MarkUnavailable(*placement, l, E, ws.split);
+    if (now_routable >= routable) return st;  // no executor stepped aside: the error fails the step
+    routable = now_routable;
+  }
 }
 
 Status RunExpertCallLocally(const Layer& layer, const ExpertCall& call, float* mid) {

@@ -29,18 +29,21 @@ struct StepRows {
 void RunAttentionBlock(const Layer& layer, int64_t layer_index, const ModelConfig& cfg, const StepRows& rows,
                        KvCache* const* caches, Workspace& ws, ThreadPool* pool);
 
-// placement: which executor runs each of the layer's MLP experts (nullptr or no remote owner in this
-// layer: all local, the plain path). With remote owners, each executor gets one ExpertCall with all
-// its rows, the local experts run meanwhile, and every output is combined in expert order once all
-// are in, so the result equals all-local execution when the executors compute the same experts.
-// Errors: the first executor error (every started call is finished first); ws.hidden is then
-// unspecified for this step.
 // Computes an executor's call with the layer's own MLP expert objects — what a node holding the same
 // bricks computes; for a fallback to local copies and for test executors. mid: F32 scratch of at
 // least (largest count) × F floats. Errors: InvalidArgument for an expert the layer does not keep or
 // one carrying a LoRA (remote experts run without their loras' scratch; placement refuses them).
 Status RunExpertCallLocally(const Layer& layer, const ExpertCall& call, float* mid);
 
+// placement: which executor runs each of the layer's MLP experts (nullptr or no remote owner in this
+// layer: all local, the plain path). With remote owners, each executor gets one ExpertCall with all
+// its rows, the local experts run meanwhile, and every output is combined in expert order once all
+// are in, so the result equals all-local execution when the executors compute the same experts.
+// Experts of an executor that is not Available() are left out of the routing (k shrinks to the
+// experts left when fewer than k_mlp remain; ws.mlp_k says how many were routed); a failed call whose
+// executor then says it is unavailable is routed again without it. Errors: the first executor error
+// of a call whose executor stays available (every started call is finished first); ws.hidden is then
+// unspecified for this step.
 Status RunMlpBlock(const Layer& layer, int64_t layer_index, const ModelConfig& cfg, int64_t n, Workspace& ws,
                    ThreadPool* pool, const MlpPlacement* placement = nullptr);
 

@@ -33,6 +33,12 @@ class ExpertExecutor {
   // dead node, an error reply), after which call.out is unspecified. Must return within the
   // executor's own timeout; never called without a Start.
   virtual Status Finish() = 0;
+  // Whether the executor takes calls now. The MLP block asks before it routes a layer: the experts of
+  // an unavailable executor leave that layer's routing as if dropped (their logits leave the softmax,
+  // the others are not renormalised), and when a call fails and its executor then says it is
+  // unavailable, the block routes the layer again without them (on_failure: skip-expert). An
+  // executor that fails its calls but stays available makes them fail the step. Default: always.
+  virtual bool Available() { return true; }
 };
 
 // Which executor runs each MLP expert of each layer; empty layers (or a null placement) run locally.

@@ -2,6 +2,7 @@
 #include "bricks/router.h"
 
 #include <cstring>
+#include <limits>
 
 #include "bricks/norm.h"
 #include "kernels/cpu/gelu.h"
@@ -41,8 +42,8 @@ Result<Router> Router::FromData(const BrickData& brick, int64_t d_model, int64_t
   return r;
 }
 
-void Router::Route(const float* x, int64_t M, int k, float* gates, int32_t* ids, float* scratch,
-                   ThreadPool* pool) const {
+void Router::Route(const float* x, int64_t M, int k, float* gates, int32_t* ids, float* scratch, ThreadPool* pool,
+                   const uint8_t* skip) const {
   const int64_t G = w1_.N(), E = w2_.N();
   float* hidden = scratch;          // [M, G]
   float* logits = scratch + M * G;  // [M, E]
@@ -52,6 +53,12 @@ void Router::Route(const float* x, int64_t M, int k, float* gates, int32_t* ids,
     for (int64_t g = 0; g < G; ++g) hidden[m * G + g] += b[g];
   kernels::GeluErf(hidden, M * G);
   kernels::MatmulPacked(hidden, M, w2_, logits, pool);
+  if (skip != nullptr) {
+    for (int64_t e = 0; e < E; ++e) {
+      if (skip[e] == 0) continue;
+      for (int64_t m = 0; m < M; ++m) logits[m * E + e] = -std::numeric_limits<float>::infinity();
+    }
+  }
   kernels::SoftmaxTopK(logits, M, E, k, gates, ids);
 }
 

@@ -25,8 +25,12 @@ class Router {
   int64_t gating_size() const { return w1_.N(); }
 
   // x F32 [M, D] -> gates F32 [M, k], ids int32 [M, k] (descending gate, ties -> lower id).
-  // scratch: F32 [M, G + E] floats. REQUIRES: 1 <= k <= n_experts().
-  void Route(const float* x, int64_t M, int k, float* gates, int32_t* ids, float* scratch, ThreadPool* pool) const;
+  // scratch: F32 [M, G + E] floats. skip: null, or [n_experts()] flags of experts to leave out of this
+  // routing: their logits become −inf before the softmax, so they get no probability mass and are never
+  // chosen (the drop semantics of removed experts, decided per call). REQUIRES: 1 <= k <= the experts
+  // not skipped.
+  void Route(const float* x, int64_t M, int k, float* gates, int32_t* ids, float* scratch, ThreadPool* pool,
+             const uint8_t* skip = nullptr) const;
 
  private:
   kernels::PackedMatrix w1_;  // storage dtype, K = D, N = G

@@ -161,7 +161,7 @@ void Session::Trace(int64_t l, bool attention, const StepRows& rows, Clock::time
   t.layer = l;
   t.attention = attention;
   t.n = rows.n;
-  t.k = attention ? model_->config().k_att : model_->config().k_mlp;
+  t.k = attention ? model_->config().k_att : ws_.mlp_k;  // fewer while experts are unreachable
   t.seq = rows.seq;
   t.pos = rows.pos;
   t.slots = ws_.ids.data();  // the block's routing, still in the workspace

@@ -43,6 +43,8 @@ Workspace::Workspace(const ModelConfig& cfg, int64_t rows, int64_t max_keys, int
     for (auto& v : split.counts) v.reserve(static_cast<size_t>(e_max));
     split.expert_out.resize(static_cast<size_t>(e_max));
     split.started.resize(static_cast<size_t>(executors));
+    split.available.resize(static_cast<size_t>(executors));
+    split.skip.resize(static_cast<size_t>(e_max));
   }
 }
 

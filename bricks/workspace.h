@@ -21,6 +21,8 @@ struct SplitScratch {
   std::vector<std::vector<int32_t>> counts;   // per executor: rows per expert (reserved E_max)
   std::vector<const float*> expert_out;       // [E_max] where each kept slot's outputs are
   std::vector<bool> started;                  // per executor: a call is in flight
+  std::vector<uint8_t> available;             // per executor: ExpertExecutor::Available this layer
+  std::vector<uint8_t> skip;                  // [E_max] kept slots left out of this layer's routing
 };
 
 struct Workspace {
@@ -34,7 +36,9 @@ struct Workspace {
   Tensor normed;        // F32 [R, D]   LN output (also the new cache rows)
   Tensor router;        // F32 [R, G + E_max]
   Tensor gates;         // F32 [R, k_max]
-  std::vector<int32_t> ids;  // [R, k_max] expert ids
+  std::vector<int32_t> ids;  // [R, k] expert ids (k of the block that routed last)
+  int mlp_k = 0;             // experts per row of the MLP block's last routing: k_mlp, or fewer while
+                             // executors are unavailable (0: the block added nothing)
   Tensor pair_in;       // F32 [R, max(D, A)]  one expert's rows, gathered
   Tensor pair_mid;      // F32 [R, max(A, F)]  queries / MLP hidden
   Tensor pair_mid2;     // F32 [R, A]          attention output

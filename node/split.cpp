@@ -2,7 +2,6 @@
 #include "node/split.h"
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <map>
 
@@ -10,6 +9,7 @@
 #include "core/glob.h"
 #include "core/log.h"
 #include "node/curve_keys.h"
+#include "node/failover.h"
 #include "node/remote_executor.h"
 
 namespace brickrt {
@@ -27,70 +27,21 @@ const std::string& PlaceOf(const PlacementSpec& p, const BrickRecord& b) {
   return kLocal;
 }
 
-// Runs a call on its remote executor; when that fails, on the coordinator's own copies of the
-// experts (on_failure: local-fallback), warning once per failure streak. A node that never answered
-// the Hello is asked again at most once per kReconnectEvery, so the split resumes when it comes up
-// without every step paying a connect timeout. (After a call's timeout the executor reconnects by
-// itself.)
-class FallbackExecutor : public ExpertExecutor {
- public:
-  static constexpr std::chrono::milliseconds kReconnectEvery{1000};
-
-  FallbackExecutor(std::unique_ptr<RemoteExecutor> remote, bool connected, std::shared_ptr<const Model> model,
-                   std::string node, FallbackStats* stats)
-      : remote_(std::move(remote)),
-        connected_(connected),
-        model_(std::move(model)),
-        node_(std::move(node)),
-        stats_(stats) {}
-
-  Status Start(const ExpertCall& call) override {
-    call_ = call;
-    const auto now = std::chrono::steady_clock::now();
-    if (!connected_ && now - last_attempt_ >= kReconnectEvery) {
-      last_attempt_ = now;
-      connected_ = remote_->Connect().ok();
-      if (connected_) log::Warn("node", "node '" + node_ + "' answers again; its experts run there");
-    }
-    remote_ok_ = connected_ && remote_->Start(call).ok();
-    return Status::Ok();
+// skip-expert routes a layer among the experts left while nodes are down; say up front which layers
+// would then keep fewer than top-k (and so compute less than any submodel could).
+void WarnThinLayers(const Composition& c, const Model& model, const MlpPlacement& placement) {
+  const int k = model.config().k_mlp;
+  std::string thin;
+  for (size_t l = 0; l < placement.owner.size(); ++l) {
+    const auto& owner = placement.owner[l];
+    const auto local = std::count(owner.begin(), owner.end(), MlpPlacement::kLocal);
+    if (!owner.empty() && local < k) thin += (thin.empty() ? "" : ", ") + std::to_string(l) + " (" + std::to_string(local) + ")";
   }
-  Status Finish() override {
-    if (remote_ok_) {
-      Status st = remote_->Finish();
-      if (st.ok()) {
-        warned_ = false;
-        ++stats_->remote;
-        return st;
-      }
-      if (!warned_) log::Warn("node", st.message() + "; running its experts locally (on_failure: local-fallback)");
-    } else if (!warned_) {
-      log::Warn("node", "node '" + node_ + "' could not take layer " + std::to_string(call_.layer) +
-                            "; running its experts locally (on_failure: local-fallback)");
-    }
-    warned_ = true;
-    ++stats_->local;
-    return RunLocally();
-  }
-
- private:
-  Status RunLocally() {
-    const int64_t rows = *std::max_element(call_.counts.begin(), call_.counts.end());
-    const auto need = static_cast<size_t>(rows * model_->config().ffd_hidden);
-    if (mid_.size() < need) mid_.resize(need);  // grows on failures only
-    return RunExpertCallLocally(model_->layers()[static_cast<size_t>(call_.layer)], call_, mid_.data());
-  }
-
-  std::unique_ptr<RemoteExecutor> remote_;
-  bool connected_ = false;
-  std::chrono::steady_clock::time_point last_attempt_ = std::chrono::steady_clock::now();
-  std::shared_ptr<const Model> model_;
-  std::string node_;
-  FallbackStats* stats_;  // owned by the SplitPlan
-  ExpertCall call_;
-  bool remote_ok_ = false, warned_ = false;
-  std::vector<float> mid_;
-};
+  if (thin.empty()) return;
+  log::Warn("node", c.source_path + ": placement.on_failure: skip-expert: with every node down, layers " + thin +
+                        " keep fewer local MLP experts than top_k=" + std::to_string(k) +
+                        " and route among those left (none: the layer's MLP adds nothing)");
+}
 
 }  // namespace
 
@@ -98,11 +49,6 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
   auto plan = std::make_unique<SplitPlan>();
   if (!c.placement) return plan;
   const PlacementSpec& p = *c.placement;
-  if (p.on_failure == "skip-expert") {
-    return Unsupported(c.source_path +
-                       ": placement.on_failure: skip-expert is not implemented yet; use fail or "
-                       "local-fallback");
-  }
   // Targets of loras: the node computes base experts only.
   std::map<std::string, std::string> lora_on;  // target brick (relative) -> lora ref
   for (const PluginPlan& plugin : c.plugins) {
@@ -155,17 +101,24 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
     }
     BRICK_ASSIGN_OR_RETURN(std::unique_ptr<RemoteExecutor> ex, RemoteExecutor::Create(o));
     Status st = ex->Connect();
-    if (!st.ok() && p.on_failure != "local-fallback") return st.WithContext(c.source_path + ": placement");
-    if (!st.ok())
-      log::Warn("node", st.message() + "; its experts run locally until it answers (on_failure: local-fallback)");
+    if (!st.ok() && p.on_failure == "fail") return st.WithContext(c.source_path + ": placement");
+    if (!st.ok()) {
+      log::Warn("node", st.message() + (p.on_failure == "local-fallback"
+                                            ? "; its experts run locally until it answers (on_failure: local-fallback)"
+                                            : "; its experts leave the routing until it answers (on_failure: skip-expert)"));
+    }
     index_of[node.name] = static_cast<int32_t>(plan->executors.size());
     plan->nodes.push_back(node.name);
-    if (p.on_failure == "local-fallback") {
-      plan->fallback_stats.push_back(std::make_unique<FallbackStats>());
-      plan->executors.push_back(std::make_unique<FallbackExecutor>(std::move(ex), st.ok(), model, node.name,
-                                                                   plan->fallback_stats.back().get()));
-    } else {
+    if (p.on_failure == "fail") {
       plan->executors.push_back(std::move(ex));
+      continue;
+    }
+    plan->node_stats.push_back(std::make_unique<NodeCallStats>());
+    NodeLink link(std::move(ex), st.ok(), node.name);
+    if (p.on_failure == "local-fallback") {
+      plan->executors.push_back(std::make_unique<FallbackExecutor>(std::move(link), model, plan->node_stats.back().get()));
+    } else {
+      plan->executors.push_back(std::make_unique<SkipExecutor>(std::move(link), plan->node_stats.back().get()));
     }
   }
   for (const auto& e : plan->executors) plan->placement.executors.push_back(e.get());
@@ -181,6 +134,7 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
       owner[static_cast<size_t>(slot - layer.mlp_ids.begin())] = index_of.at(node);
     }
   }
+  if (p.on_failure == "skip-expert") WarnThinLayers(c, *model, plan->placement);
   return plan;
 }
 

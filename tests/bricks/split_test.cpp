@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 #include "bricks/blocks.h"
@@ -16,7 +17,7 @@ namespace {
 
 using testing::RunSteps;
 
-std::shared_ptr<const Model> RandomModel(DType dtype) {
+TestModelOptions RandomModelOptions(DType dtype) {
   TestModelOptions o;
   o.layers = 3;
   o.d_model = 64;
@@ -27,7 +28,11 @@ std::shared_ptr<const Model> RandomModel(DType dtype) {
   o.mlp_experts_per_layer = {8, 5, 7};
   o.dtype = dtype;
   o.seed = 21;
-  auto made = MakeRandomModel(o);
+  return o;
+}
+
+std::shared_ptr<const Model> RandomModel(DType dtype) {
+  auto made = MakeRandomModel(RandomModelOptions(dtype));
   if (!made.ok()) return nullptr;
   auto model = Model::Build(made->first, std::move(made->second));
   return model.ok() ? *model : nullptr;
@@ -52,9 +57,13 @@ class ThreadExecutor : public ExpertExecutor {
   }
   Status Finish() override {
     if (worker_.joinable()) worker_.join();
-    if (fail_finish) return Unavailable("node 'test' did not answer within 5 ms");
+    if (fail_finish) {
+      if (step_aside_on_failure) available = false;
+      return Unavailable("node 'test' did not answer within 5 ms");
+    }
     return Status::Ok();
   }
+  bool Available() override { return available; }
 
   struct Call {
     int64_t layer;
@@ -63,6 +72,8 @@ class ThreadExecutor : public ExpertExecutor {
   };
   std::vector<Call> calls;
   bool fail_start = false, fail_finish = false;
+  bool available = true;               // what Available() says
+  bool step_aside_on_failure = false;  // a failed Finish makes it unavailable (skip-expert)
 
  private:
   void Compute(const ExpertCall& call) {
@@ -158,6 +169,67 @@ TEST(SplitFailure, AnExecutorErrorAbortsTheStepAndNothingAdvances) {
     ASSERT_TRUE(plain.Forward({&pc, 1}, false, want.data()).ok());
     EXPECT_TRUE(ok == want) << "after a failed step the session computes as if it never happened";
   }
+}
+
+// The experts of an unavailable executor leave the routing as if dropped (on_failure: skip-expert):
+// the split model computes what the same model with those experts removed computes, whether the
+// executor was unavailable before the step or failed during it and stepped aside.
+TEST(SplitSkip, UnavailableExecutorsExpertsAreDroppedFromTheRouting) {
+  auto made = MakeRandomModel(RandomModelOptions(DType::kF32));
+  ASSERT_TRUE(made.ok());
+  auto [cfg, bricks] = std::move(made).value();
+  auto model = Model::Build(cfg, bricks);
+  ASSERT_TRUE(model.ok());
+  // Without executor b's experts (MakePlacement: slots 1, 4, 7 of layers 0 and 2).
+  ModelConfig dropped_cfg = cfg;
+  dropped_cfg.att_removed.assign(3, {});
+  dropped_cfg.mlp_removed = {{1, 4, 7}, {}, {1, 4}};
+  std::vector<BrickData> kept = bricks;
+  std::erase_if(kept, [&](const BrickData& b) {
+    return b.kind == BrickKind::kMlpExpert && dropped_cfg.IsRemoved(false, b.layer, b.index);
+  });
+  auto dropped = Model::Build(dropped_cfg, kept);
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  Status st;
+  const std::vector<float> want = RunSteps(*dropped, nullptr, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
+  for (const bool fails_mid_step : {false, true}) {
+    SCOPED_TRACE(fails_mid_step ? "fails during the first call" : "unavailable from the start");
+    ThreadExecutor a(*model), b(*model);
+    if (fails_mid_step) {
+      b.fail_finish = true;
+      b.step_aside_on_failure = true;
+    } else {
+      b.available = false;
+    }
+    const MlpPlacement p = MakePlacement(**model, {&a, &b});
+    const std::vector<float> got = RunSteps(*model, &p, &st);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(got, want);
+    EXPECT_LE(b.calls.size(), 1u) << "no call reaches an unavailable executor";
+  }
+}
+
+// When the unavailable experts leave fewer than k_mlp in a layer, the layer routes to those left; with
+// none left its MLP block adds nothing, and the step still completes.
+TEST(SplitSkip, ALayerWithFewerExpertsLeftRoutesFewer) {
+  auto model = RandomModel(DType::kF32);
+  ASSERT_NE(model, nullptr);
+  ThreadExecutor a(model), b(model);
+  b.available = false;
+  MlpPlacement p;
+  p.executors = {&a, &b};
+  p.owner.resize(3);
+  p.owner[0].assign(8, 1);                   // all of layer 0 on b: nothing left
+  p.owner[1].assign(5, 1);
+  p.owner[1][3] = MlpPlacement::kLocal;      // one expert left in layer 1 (k_mlp is 2)
+  Status st;
+  const std::vector<float> got = RunSteps(model, &p, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_FALSE(got.empty());
+  for (float v : got) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_TRUE(b.calls.empty());
 }
 
 TEST(SplitPlacement, CreateRefusesPlacementsThatDoNotFitTheModel) {

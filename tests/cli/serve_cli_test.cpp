@@ -70,6 +70,11 @@ class ServeCliTest : public ::testing::Test {
           << "model: tiny\nplacement:\n  nodes:\n    cloud: {endpoint: \"" << endpoint_
           << "\", timeout_ms: 400}\n  rules:\n    - {match: \"L*.mlp.E*\", on: cloud}\n  on_failure: " << policy << "\n";
     }
+    std::ofstream(Path("split-skip.yaml")) << "model: tiny\nplacement:\n  nodes:\n    cloud: {endpoint: \"" << endpoint_
+                                           << "\", timeout_ms: 400}\n  rules:\n    - {match: \"L*.mlp.E0\", on: cloud}\n"
+                                           << "    - {match: \"L*.mlp.E3\", on: cloud}\n"
+                                           << "  on_failure: skip-expert\n";
+    std::ofstream(Path("drop.yaml")) << "model: tiny\nexperts:\n  mlp:\n    drop: {\"0-1\": [0, 3]}\n";
   }
   void TearDown() override {
     StopNode();
@@ -162,6 +167,18 @@ TEST_F(ServeCliTest, SplitRunAcrossProcessesEqualsLocalAndADeadNodeIsOneLine) {
   EXPECT_EQ(last_err_.find('\n'), last_err_.size() - 1) << "one line: " << last_err_;
   EXPECT_EQ(Logits(Path("split-local-fallback.yaml"), &code), local) << last_err_;
   EXPECT_EQ(code, 0);
+  // skip-expert with the node dead: the answer of the spec that drops the node's experts, one warning.
+  const std::string dropped = Logits(Path("drop.yaml"), &code);
+  ASSERT_EQ(code, 0) << last_err_;
+  EXPECT_NE(dropped, local);
+  EXPECT_EQ(Logits(Path("split-skip.yaml"), &code), dropped) << last_err_;
+  EXPECT_EQ(code, 0);
+  const auto warnings = [](const std::string& err) {
+    size_t n = 0;
+    for (size_t at = err.find("leave the routing"); at != std::string::npos; at = err.find("leave the routing", at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(warnings(last_err_), 1u) << last_err_;
 }
 
 // configs/cloud-node.yaml + configs/edge-split.yaml as scripts/demo runs them (on a free port): the

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "bricks/blocks.h"
 #include "bricks/session.h"
 #include "core/submodel_spec.h"
 #include "node/brick_server.h"
@@ -99,9 +100,6 @@ TEST_F(SplitPlanTest, WhatCannotRunOnANodeYetIsRefusedNamingIt) {
   ASSERT_FALSE(attn.ok());
   EXPECT_EQ(attn.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(attn.status().message().find("m/L0.attn.E1@1 (attn_expert)"), std::string::npos) << attn.status().ToString();
-  auto skip = Logits(Spec("    - {match: \"L*.mlp.E*\", on: cloud}\n", "skip-expert"));
-  ASSERT_FALSE(skip.ok());
-  EXPECT_NE(skip.status().message().find("skip-expert is not implemented yet"), std::string::npos);
 }
 
 TEST_F(SplitPlanTest, ADeadNodeFailsTheRunOrFallsBackLocally) {
@@ -117,6 +115,114 @@ TEST_F(SplitPlanTest, ADeadNodeFailsTheRunOrFallsBackLocally) {
   auto fell_back = Logits(fallback_spec);
   ASSERT_TRUE(fell_back.ok()) << fell_back.status().ToString();
   EXPECT_TRUE(*fell_back == *local);
+}
+
+// skip-expert: with the node down its experts leave the routing, so the split computes exactly what
+// the submodel that drops them computes; with the node up, what the full model computes.
+TEST_F(SplitPlanTest, SkipExpertDropsADeadNodesExpertsFromTheRouting) {
+  const std::string rules = "    - {match: \"L*.mlp.E0\", on: cloud}\n    - {match: \"L*.mlp.E2\", on: cloud}\n"
+                            "    - {match: \"L1.mlp.E5\", on: cloud}\n";
+  const std::string spec = Spec(rules, "skip-expert");
+  auto local = Logits("model: m\n");
+  ASSERT_TRUE(local.ok());
+  auto up = Logits(spec);
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  EXPECT_TRUE(*up == *local);
+  auto dropped = Logits("model: m\nexperts:\n  mlp:\n    drop: {0: [0, 2], 1: [0, 2, 5]}\n");
+  ASSERT_TRUE(dropped.ok()) << dropped.status().ToString();
+  EXPECT_FALSE(*dropped == *local);
+  server_->Stop();
+  auto down = Logits(spec);
+  ASSERT_TRUE(down.ok()) << down.status().ToString();
+  EXPECT_TRUE(*down == *dropped) << "a dead node's experts are dropped from the routing";
+}
+
+// Runs a call on the model's own experts in process, and is available while `up` (the reference for
+// what skip-expert computes step by step).
+class ToggledLocalExecutor : public ExpertExecutor {
+ public:
+  explicit ToggledLocalExecutor(std::shared_ptr<const Model> model) : model_(std::move(model)) {}
+  Status Start(const ExpertCall& call) override {
+    std::vector<float> mid(static_cast<size_t>(32 * model_->config().ffd_hidden));
+    return RunExpertCallLocally(model_->layers()[static_cast<size_t>(call.layer)], call, mid.data());
+  }
+  Status Finish() override { return Status::Ok(); }
+  bool Available() override { return up; }
+  bool up = true;
+
+ private:
+  std::shared_ptr<const Model> model_;
+};
+
+// The node dies between steps: the next step's call times out, the layer is routed again without the
+// node's experts (no error), later steps skip them without waiting, and once the node is back they
+// return. Every step's logits equal those of an in-process executor that is unavailable for the
+// same steps.
+TEST_F(SplitPlanTest, SkipExpertSurvivesANodeDyingMidRunAndUsesItWhenBack) {
+  const std::string endpoint = server_->endpoint();
+  const std::string yaml =
+      Spec("    - {match: \"L*.mlp.E1\", on: cloud}\n    - {match: \"L*.mlp.E4\", on: cloud}\n", "skip-expert");
+  auto spec = ParseSubmodelSpec(yaml, "spec.yaml");
+  ASSERT_TRUE(spec.ok());
+  auto c = Compose(*reg_, *spec);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto loaded = LoadComposition(*reg_, *c);
+  ASSERT_TRUE(loaded.ok());
+  auto plan = PlanSplit(*c, loaded->model);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  ToggledLocalExecutor reference(loaded->model);
+  MlpPlacement ref_placement = (*plan)->placement;
+  ref_placement.executors = {&reference};
+  struct Run {
+    std::unique_ptr<Session> session;
+    int seq = 0;
+  };
+  auto start = [&](const MlpPlacement* p) {
+    SessionOptions so{1, 64, 16};
+    so.mlp_placement = p;
+    auto s = Session::Create(loaded->model, so, nullptr);
+    EXPECT_TRUE(s.ok());
+    Run r{std::move(s).value(), 0};
+    r.seq = *r.session->AddSequence();
+    return r;
+  };
+  Run node = start(&(*plan)->placement), ref = start(&ref_placement);
+  const std::vector<int32_t> prompt = {3, 1, 4, 1, 5, 9, 2, 6};
+  std::vector<float> got(257), want(257);
+  auto step = [&](std::span<const int32_t> tokens) {
+    const SequenceChunk a{node.seq, tokens}, b{ref.seq, tokens};
+    ASSERT_TRUE(node.session->Forward({&a, 1}, false, got.data()).ok()) << "skip-expert never fails the step";
+    ASSERT_TRUE(ref.session->Forward({&b, 1}, false, want.data()).ok());
+    EXPECT_TRUE(got == want);
+  };
+  const NodeCallStats& stats = *(*plan)->node_stats.at(0);
+  step(prompt);
+  EXPECT_EQ(stats.remote, 2);
+
+  server_->Stop();
+  server_.reset();
+  reference.up = false;
+  const int32_t next = 7;
+  const auto t0 = std::chrono::steady_clock::now();
+  step({&next, 1});
+  step({&next, 1});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900))
+      << "one timeout (300 ms), then no call waits for the dead node";
+  EXPECT_EQ(stats.remote, 2);
+  EXPECT_GE(stats.skipped, 2);
+
+  BrickServerOptions bo;
+  bo.registry_path = path_;
+  bo.listen = endpoint;  // the same port
+  bo.serve = {"m/L*.mlp.E*"};
+  bo.name = "cloud";
+  auto back = BrickServer::Start(bo);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  reference.up = true;
+  step({&next, 1});
+  EXPECT_GE(stats.remote, 3) << "the node is back: its experts run there again";
+  (*back)->Stop();
 }
 
 // A node that is down when the run starts: with local-fallback the experts run locally, and once the
@@ -145,8 +251,8 @@ TEST_F(SplitPlanTest, FallbackReconnectsWhenTheNodeComesUp) {
   std::vector<float> out(257);
   const SequenceChunk first{seq, a};
   ASSERT_TRUE((*session)->Forward({&first, 1}, false, out.data()).ok());  // all local: node down
-  ASSERT_EQ((*plan)->fallback_stats.size(), 1u);
-  const FallbackStats& stats = *(*plan)->fallback_stats[0];
+  ASSERT_EQ((*plan)->node_stats.size(), 1u);
+  const NodeCallStats& stats = *(*plan)->node_stats[0];
   EXPECT_EQ(stats.remote, 0);
   EXPECT_EQ(stats.local, 2);  // one call per layer
 
