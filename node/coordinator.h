@@ -1,0 +1,58 @@
+// Coordinator (issue #6): `brick serve` with role: coordinator. It holds a model from the registry,
+// answers generate requests from many clients over ZeroMQ (schemas/serve.fbs), batching every running
+// sequence into one step, and swaps the model it serves while it serves:
+//   - `brick swap ENDPOINT --to REF`: load REF, then serve new requests from it;
+//   - model: NAME:TAG in the config: follow the tag, switching within a second of `brick tag`.
+// Semantics (docs/serving.md): load before unload — a model is loaded on a thread of its own while the
+// old one serves, and a failed load (missing brick, digest or shape mismatch) leaves the old one
+// serving and is reported to whoever asked; the switch happens between steps; a running sequence
+// finishes on the manifest it started on (its reply names it), unless the swap says `now`, which
+// replays running sequences on the new model; a deployment is freed when its last sequence ends.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace brickrt {
+
+struct CoordinatorOptions {
+  std::string registry_path;  // opened read-only by the coordinator's loader
+  std::string listen;         // ZeroMQ endpoint to bind; "tcp://127.0.0.1:*" picks a port
+  std::string name = "coordinator";
+  // What to serve: a model reference (NAME, NAME@VERSION, or NAME:TAG, which the coordinator follows),
+  // or a submodel spec file (composed once at start; its placement is executed).
+  std::string model;
+  std::string spec_path;
+  int max_batch = 8;             // sequences decoded together
+  int64_t max_context = 2048;    // tokens per sequence
+  int max_queue = 1024;          // requests waiting for a slot; more are refused (Unavailable)
+  int threads = 1;               // compute threads
+  std::chrono::milliseconds follow_every{200};  // how often a followed tag is looked up
+};
+
+class Coordinator {
+ public:
+  // Loads the model (errors: as the registry and model loading, naming the reference), binds
+  // `listen` and starts serving. Errors: InvalidArgument for options (neither or both of model and
+  // spec_path, max_batch < 1, ...), Unavailable when the endpoint cannot be bound.
+  static Result<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& opts);
+  // Stops and joins; requests in flight get no reply.
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  const std::string& endpoint() const;  // the bound endpoint, port resolved
+  const std::string& manifest_at_start() const;
+  void Stop();
+
+  struct Impl;  // node/coordinator.cpp
+
+ private:
+  explicit Coordinator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace brickrt
