@@ -17,6 +17,7 @@
 #include "core/npy.h"
 #include "core/submodel_spec.h"
 #include "core/system.h"
+#include "node/serve_client.h"
 #include "node/split.h"
 #include "node/submodel.h"
 #include "registry/hf_checkpoint.h"
@@ -35,12 +36,21 @@ struct RunArgs {
   int threads = 0;
   std::string dump_logits;
   std::string trace;
+  std::string server;  // a coordinator's endpoint: generate there instead of loading a model
+  int64_t timeout_ms = 60000;
   bool json = false;
 };
 
 Result<RunArgs> ReadArgs(const ArgParser& a) {
   RunArgs r;
   r.checkpoint = a.Get("checkpoint");
+  r.server = a.Get("server");
+  BRICK_ASSIGN_OR_RETURN(r.timeout_ms, a.GetInt("timeout-ms", 60000));
+  if (r.timeout_ms < 1) return InvalidArgument("--timeout-ms must be >= 1");
+  if (!r.server.empty() && (a.GetPositional(0) || !r.checkpoint.empty() || a.Has("trace") || a.Has("dump-logits"))) {
+    return InvalidArgument(
+        "--server runs on the coordinator's model: give no MODEL, --checkpoint, --trace or --dump-logits with it");
+  }
   if (const auto source = a.GetPositional(0)) {
     if (!r.checkpoint.empty()) return InvalidArgument("give either MODEL or --checkpoint DIR, not both");
     // A directory is a checkpoint, a file a submodel spec; anything else is a registry reference
@@ -56,10 +66,10 @@ Result<RunArgs> ReadArgs(const ArgParser& a) {
       r.model_ref = *source;
     }
   }
-  if (r.checkpoint.empty() && r.model_ref.empty() && r.spec.empty()) {
+  if (r.checkpoint.empty() && r.model_ref.empty() && r.spec.empty() && r.server.empty()) {
     return InvalidArgument(
-        "say what to run: a registry model (brick run NAME[:TAG|@VERSION]), a submodel spec (brick run SPEC.yaml) or "
-        "--checkpoint DIR");
+        "say what to run: a registry model (brick run NAME[:TAG|@VERSION]), a submodel spec (brick run SPEC.yaml), "
+        "--checkpoint DIR or --server ENDPOINT");
   }
   const auto token_lists = a.GetAll("tokens");
   if (token_lists.empty()) return InvalidArgument("--tokens IDS is required (e.g. --tokens 11,42,7)");
@@ -197,6 +207,46 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
   return loaded.model;
 }
 
+// --server: each prompt is one generate request to the coordinator, all sent at once (so they share
+// its batched steps); the replies say which manifest generated them.
+int RunOnServer(const RunArgs& r) {
+  std::vector<Result<serve::GenerateReply>> replies(r.prompts.size(), Internal("not sent"));
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < r.prompts.size(); ++i) {
+    clients.emplace_back([&, i] {
+      auto client = ServeClient::Connect(r.server, std::chrono::milliseconds(r.timeout_ms));
+      if (!client.ok()) {
+        replies[i] = client.status();
+        return;
+      }
+      serve::GenerateRequest req;
+      req.prompt = r.prompts[i];
+      req.max_new_tokens = static_cast<uint32_t>(r.gen.max_new_tokens);
+      req.temperature = r.gen.sampling.temperature;
+      req.top_k = static_cast<uint32_t>(r.gen.sampling.top_k);
+      req.top_p = r.gen.sampling.top_p;
+      req.seed = r.gen.sampling.seed + i;  // as a local batch: prompt i samples with seed + i
+      req.stop_at_eos = r.gen.stop_at_eos;
+      replies[i] = (*client)->Generate(std::move(req));
+    });
+  }
+  for (auto& t : clients) t.join();
+  GenerateResult g;
+  std::string manifests;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    if (!replies[i].ok()) return Fail(kCmd, replies[i].status().message());
+    const serve::GenerateReply& reply = *replies[i];
+    if (manifests.find(reply.manifest) == std::string::npos) manifests += (manifests.empty() ? "" : ",") + reply.manifest;
+    g.generated.push_back(reply.generated);
+    g.prefill_tokens += static_cast<int64_t>(r.prompts[i].size());
+    g.decode_tokens += std::max<int64_t>(0, static_cast<int64_t>(reply.generated.size()) - 1);
+    g.prefill_seconds = std::max(g.prefill_seconds, reply.prefill_seconds);
+    g.decode_seconds = std::max(g.decode_seconds, reply.decode_seconds);
+  }
+  PrintResult(r, g, 0, manifests);
+  return 0;
+}
+
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
@@ -204,8 +254,9 @@ int RunCommand(const std::vector<std::string>& args) {
               "Generates tokens from a model in the registry (NAME, NAME@VERSION or NAME:TAG), from a submodel\n"
               "spec (SPEC.yaml: composed from the registry, loading only the bricks it keeps) or from a\n"
               "ModuleFormer checkpoint directory (HF layout: config.json + model.safetensors or a sharded\n"
-              "model.safetensors.index.json). Several --tokens prompts run as one batch. Generated ids go to\n"
-              "stdout, speed to stderr (or everything as one JSON object with --json).");
+              "model.safetensors.index.json), or on a coordinator (--server ENDPOINT). Several --tokens prompts\n"
+              "run as one batch. Generated ids go to stdout, speed to stderr (or everything as one JSON object\n"
+              "with --json, which names the manifest that generated them).");
   a.Positional("MODEL", "registry model reference, a submodel spec file, or a checkpoint directory");
   a.Option("checkpoint", "DIR", "checkpoint directory");
   AddRegistryOption(a);
@@ -219,11 +270,14 @@ int RunCommand(const std::vector<std::string>& args) {
   a.Option("dump-logits", "FILE.npy", "write the logits of every prompt position as float32 [T, vocab]");
   a.Option("trace", "FILE.jsonl", "one line per token per layer: experts, gates, where each ran, digests, block time");
   a.Flag("ignore-eos", "keep generating after the end-of-sequence token");
-  a.Flag("json", "print one JSON object: prompt_tokens, prompt, generated, *_tokens_per_s");
+  a.Flag("json", "print one JSON object: manifest, prompt_tokens, prompt, generated, *_tokens_per_s");
+  a.Option("server", "ENDPOINT", "generate on a coordinator (brick serve, role: coordinator) instead of loading a model");
+  a.Option("timeout-ms", "MS", "with --server: how long to wait for each reply (default 60000)");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   auto parsed = ReadArgs(a);
   if (!parsed.ok()) return Fail(kCmd, parsed.status().message(), 2);
   const RunArgs& r = *parsed;
+  if (!r.server.empty()) return RunOnServer(r);
 
   const auto t0 = std::chrono::steady_clock::now();
   std::string manifest;

@@ -13,6 +13,8 @@ int ImportCommand(const std::vector<std::string>& args);
 int ImportLoraCommand(const std::vector<std::string>& args);
 int ComposeCommand(const std::vector<std::string>& args);
 int ServeCommand(const std::vector<std::string>& args);
+int SwapCommand(const std::vector<std::string>& args);
+int StatusCommand(const std::vector<std::string>& args);
 int KeygenCommand(const std::vector<std::string>& args);
 int LsCommand(const std::vector<std::string>& args);
 int ShowCommand(const std::vector<std::string>& args);

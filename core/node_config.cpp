@@ -21,15 +21,31 @@ class NodeConfigParser : public YamlReader {
     if (root.IsNull())
       return Error(root.Mark(), "role", "the file is empty; a node config needs role, listen and serve");
     BRICK_ASSIGN_OR_RETURN(
-        auto entries, Map(root, root.Mark(), "", {"role", "name", "registry", "listen", "serve", "curve", "threads"}));
+        auto entries, Map(root, root.Mark(), "",
+                          {"role", "name", "registry", "listen", "serve", "curve", "threads", "model", "spec",
+                           "max_batch", "max_context", "max_queue"}));
+    std::vector<std::pair<std::string, YAML::Mark>> seen;  // keys given, for the role checks
     YAML::Mark listen_mark = root.Mark();
     for (const Entry& e : entries) {
       const std::string key = e.key.Scalar();
+      seen.emplace_back(key, e.key.Mark());
       if (key == "role") {
         BRICK_ASSIGN_OR_RETURN(c.role, String(e));
-        if (c.role != "bricks")
+        if (c.role != "bricks" && c.role != "coordinator")
           return Error(ValueMark(e), e.path,
-                       "expected \"bricks\" (a node serving expert bricks), got " + Describe(e.value));
+                       "expected \"bricks\" (a node serving expert bricks) or \"coordinator\" (serving generate "
+                       "requests), got " +
+                           Describe(e.value));
+      } else if (key == "model") {
+        BRICK_ASSIGN_OR_RETURN(c.model, String(e));
+      } else if (key == "spec") {
+        BRICK_ASSIGN_OR_RETURN(c.spec, String(e));
+      } else if (key == "max_batch" || key == "max_queue") {
+        BRICK_ASSIGN_OR_RETURN(int64_t n, Int(e, 1));
+        if (n > 65536) return Error(ValueMark(e), e.path, "expected at most 65536");
+        (key == "max_batch" ? c.max_batch : c.max_queue) = static_cast<int>(n);
+      } else if (key == "max_context") {
+        BRICK_ASSIGN_OR_RETURN(c.max_context, Int(e, 1));
       } else if (key == "name") {
         BRICK_ASSIGN_OR_RETURN(c.name, String(e));
       } else if (key == "registry") {
@@ -64,16 +80,24 @@ class NodeConfigParser : public YamlReader {
         c.curve = std::move(curve);
       }
     }
-    const std::pair<const char*, bool> required[] = {
-        {"role", c.role.empty()}, {"listen", c.listen.empty()}, {"serve", c.serve.empty()}};
-    for (const auto& [key, missing] : required) {
-      if (missing) return Error(root.Mark(), key, "missing; a node config needs role, listen and serve");
+    if (c.role.empty()) return Error(root.Mark(), "role", "missing; expected bricks or coordinator");
+    const bool bricks = c.role == "bricks";
+    for (const auto& [key, mark] : seen) {
+      const bool bricks_only = key == "serve" || key == "curve";
+      const bool coordinator_only = key == "model" || key == "spec" || key.starts_with("max_");
+      if ((bricks && coordinator_only) || (!bricks && bricks_only))
+        return Error(mark, key, "is not a key of role " + c.role);
     }
+    if (c.listen.empty()) return Error(root.Mark(), "listen", "missing; where the " + c.role + " node listens");
+    if (bricks && c.serve.empty()) return Error(root.Mark(), "serve", "missing; a bricks node needs the globs it serves");
+    if (!bricks && c.model.empty() == c.spec.empty())
+      return Error(root.Mark(), "model",
+                   "a coordinator serves exactly one of `model:` (a reference; NAME:TAG follows the tag) or `spec:`");
     if (!c.curve && !insecure_ && !IsLoopbackEndpoint(c.listen)) {
       return Error(listen_mark, "listen",
-                   "'" + c.listen +
-                       "' is reachable from other machines: add `curve: {secret_key_file: ..., allow: [...]}` "
-                       "(brick keygen), or pass --insecure");
+                   "'" + c.listen + "' is reachable from other machines: " +
+                       (bricks ? "add `curve: {secret_key_file: ..., allow: [...]}` (brick keygen), or pass --insecure"
+                               : "a coordinator has no CURVE yet; bind loopback, or pass --insecure"));
     }
     return c;
   }

@@ -3,58 +3,24 @@
 // all-local run's to the last bit; once the node is gone the run fails with one line, and with
 // `on_failure: local-fallback` it still answers.
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "brick_runner.h"
 #include "core/json.h"
-
-extern char** environ;
+#include "serve_process.h"
 
 namespace brickrt {
 namespace {
 
 namespace fs = std::filesystem;
 using testing::CmdResult;
-
-// A port the kernel just handed out; closed again, so the node can bind it (a small race, fine here).
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    return 0;
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string ReadAll(const fs::path& p) {
-  std::stringstream s;
-  s << std::ifstream(p, std::ios::binary).rdbuf();
-  return s.str();
-}
+using testing::FreePort;
+using testing::ReadAll;
 
 class ServeCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("brick_serve_cli_" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     reg_ = (dir_ / "r.db").string();
@@ -88,34 +54,11 @@ class ServeCliTest : public ::testing::Test {
 
   // Starts `brick serve NODE [extra args]` and waits until it says it serves.
   void StartNode(std::vector<std::string> extra = {}) {
-    const std::string out = Path("serve.out"), err = Path("serve.err");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (extra.empty()) extra = {Path("node.yaml")};
-    std::vector<char*> argv = {const_cast<char*>(BRICK_CLI), const_cast<char*>("serve")};
-    for (std::string& s : extra) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    ASSERT_EQ(posix_spawn(&node_pid_, BRICK_CLI, &fa, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (ReadAll(out).find("serving") == std::string::npos) {
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "node did not start: " << ReadAll(err);
-      int status = 0;
-      ASSERT_EQ(waitpid(node_pid_, &status, WNOHANG), 0) << "node exited: " << ReadAll(err);
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    node_.Start(std::move(extra));
   }
   // SIGTERM, then the exit status (0: stopped cleanly).
-  int StopNode() {
-    if (node_pid_ <= 0) return 0;
-    kill(node_pid_, SIGTERM);
-    int status = 0;
-    waitpid(node_pid_, &status, 0);
-    node_pid_ = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  int StopNode() { return node_.Stop(); }
   std::string Logits(const std::string& what, int* code) {
     const std::string npy = Path("logits.npy");
     fs::remove(npy);
@@ -125,10 +68,10 @@ class ServeCliTest : public ::testing::Test {
     return r.code == 0 ? ReadAll(npy) + r.out : "";
   }
 
-  fs::path dir_;
+  fs::path dir_ = fs::temp_directory_path() / ("brick_serve_cli_" + std::to_string(getpid()));
   std::string reg_, endpoint_, last_err_;
   int port_ = 0;
-  pid_t node_pid_ = 0;
+  testing::ServeProcess node_{dir_ / "serve.out", dir_ / "serve.err"};
 };
 
 TEST_F(ServeCliTest, SplitRunAcrossProcessesEqualsLocalAndADeadNodeIsOneLine) {

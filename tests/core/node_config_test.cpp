@@ -52,11 +52,39 @@ TEST(NodeConfig, OffLoopbackNeedsCurveUnlessInsecure) {
   EXPECT_TRUE(ParseNodeConfig(yaml, "node.yaml", /*allow_insecure=*/true).ok());
 }
 
+TEST(NodeConfig, CoordinatorRole) {
+  auto c = ParseNodeConfig(
+      "role: coordinator\nregistry: r.db\nlisten: tcp://127.0.0.1:7100\nmodel: molm-350m:stable\nmax_batch: 16\n"
+      "max_context: 512\nmax_queue: 10\nthreads: 2\n",
+      "node.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->role, "coordinator");
+  EXPECT_EQ(c->model, "molm-350m:stable");
+  EXPECT_EQ(c->max_batch, 16);
+  EXPECT_EQ(c->max_context, 512);
+  EXPECT_EQ(c->max_queue, 10);
+  auto spec = ParseNodeConfig("role: coordinator\nlisten: tcp://127.0.0.1:7100\nspec: edge.yaml\n", "node.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->spec, "edge.yaml");
+  EXPECT_EQ(spec->max_batch, 8);
+
+  const std::string base = "role: coordinator\nlisten: tcp://127.0.0.1:7100\n";
+  ExpectError(base, "1:1", "exactly one of `model:`");
+  ExpectError(base + "model: m\nspec: s.yaml\n", "1:1", "exactly one of `model:`");
+  ExpectError(base + "model: m\nserve: [m/*]\n", "4:1", "serve: is not a key of role coordinator");
+  ExpectError(base + "model: m\nmax_batch: 0\n", "4:12", "integer >= 1");
+  ExpectError("role: bricks\nlisten: tcp://127.0.0.1:1\nserve: m/*\nmodel: m\n", "4:1",
+              "model: is not a key of role bricks");
+  ExpectError("role: coordinator\nlisten: tcp://0.0.0.0:7100\nmodel: m\n", "2:9", "a coordinator has no CURVE yet");
+}
+
 TEST(NodeConfig, MalformedConfigsNameTheKey) {
   ExpectError("role: bricks\nregistry: r.db\nlisten: [x\n", "4:1", "malformed YAML");
-  ExpectError("role: coordinator\nregistry: r.db\nlisten: tcp://127.0.0.1:1\nserve: m/*\n", "1:7", "expected \"bricks\"");
+  ExpectError("role: router\nregistry: r.db\nlisten: tcp://127.0.0.1:1\nserve: m/*\n", "1:7",
+              "expected \"bricks\" (a node serving expert bricks) or \"coordinator\"");
   ExpectError("role: bricks\nregistry: r.db\nlisten: 127.0.0.1:1\nserve: m/*\n", "3:9", "expected an endpoint");
   ExpectError("role: bricks\nregistry: r.db\nlisten: tcp://127.0.0.1:1\n", "1:1", "serve: missing");
+  ExpectError("registry: r.db\nlisten: tcp://127.0.0.1:1\n", "1:1", "role: missing");
   ExpectError("role: bricks\nserve: m/*\n", "1:1", "listen: missing");
   ExpectError("role: bricks\nserve: m/*\n", "1:1", "listen: missing");
   ExpectError("role: bricks\nregistry: r.db\nlisten: tcp://127.0.0.1:1\nserve: []\n", "4:8", "non-empty list");
