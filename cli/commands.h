@@ -25,6 +25,7 @@ int ExportCommand(const std::vector<std::string>& args);
 int RmCommand(const std::vector<std::string>& args);
 int GcCommand(const std::vector<std::string>& args);
 int SetVisibilityCommand(const std::vector<std::string>& args);
+int GrowCommand(const std::vector<std::string>& args);
 
 // Prints "brick <command>: error: <message>" on stderr (one line) and returns `code`.
 int Fail(const std::string& command, const std::string& message, int code = 1);

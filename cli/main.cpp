@@ -33,6 +33,7 @@ const Command kCommands[] = {
     {"rm", brickrt::cli::RmCommand, "remove a brick or a model manifest (refused while a manifest uses it)"},
     {"gc", brickrt::cli::GcCommand, "drop payload blobs no brick references (--vacuum shrinks the file)"},
     {"set-visibility", brickrt::cli::SetVisibilityCommand, "mark a brick or a model's bricks private or shared"},
+    {"grow", brickrt::cli::GrowCommand, "add trained experts + router rows to a layer, saved as a new model"},
     {"make-test-model", brickrt::cli::MakeTestModelCommand, "write a random ModuleFormer checkpoint (HF layout)"},
     {"make-test-lora", brickrt::cli::MakeTestLoraCommand, "write a random PEFT LoRA adapter for a registry model"},
 };

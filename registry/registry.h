@@ -130,13 +130,15 @@ struct ManifestDraft {
   struct Entry {
     int64_t brick_id = 0;            // an existing brick, used as it is; ignored when data is set
     const BrickData* data = nullptr;  // a new brick, stored as name + "/" + data->Name()
-    int64_t derived_from = 0;        // with data: the brick id it was derived from (its lineage parent)
+    int64_t derived_from = 0;        // with data: the brick id it was derived from (its lineage parent);
+                                     // 0: a brick new to the model, without lineage (a grown expert)
     Visibility visibility = Visibility::kShared;  // with data
     std::string metadata_json = "{}";  // with data: how it was derived (a JSON object)
     std::optional<double> scale;       // a lora brick attached on the fly: its scale
   };
   std::vector<Entry> entries;  // manifest order
   std::string source;          // the spec file
+  std::string op = "compose";  // the event logged: "compose", or "grow" (registry/grow.h)
 };
 
 struct BrickFilter {

@@ -50,11 +50,15 @@ Result<ImportResult> Registry::SaveManifest(const ManifestDraft& draft) {
     int64_t id = e.brick_id;
     if (e.data != nullptr) {
       const PreparedBrick& p = prepared[next_derived++];
-      auto parent = ReadBrickById(db, e.derived_from);
-      if (!parent.ok()) return parent.status().WithContext("brick " + p.name + " derives from a missing brick");
+      std::optional<int64_t> parent_id;
+      if (e.derived_from != 0) {
+        auto parent = ReadBrickById(db, e.derived_from);
+        if (!parent.ok()) return parent.status().WithContext("brick " + p.name + " derives from a missing brick");
+        parent_id = e.derived_from;
+      }
       BRICK_ASSIGN_OR_RETURN(std::optional<BrickRecord> latest, LatestBrick(db, p.name));
       if (latest && latest->digest == p.digest && latest->visibility == e.visibility &&
-          latest->parent_id == e.derived_from && SameLayout(*latest, *p.data)) {
+          latest->parent_id == parent_id && SameLayout(*latest, *p.data)) {
         id = latest->id;
         ++res.reused_bricks;
       } else {
@@ -63,7 +67,7 @@ Result<ImportResult> Registry::SaveManifest(const ManifestDraft& draft) {
         res.new_blob_bytes += written;
         NewBrickRow row;
         row.version = latest ? latest->version + 1 : 1;
-        row.parent_id = e.derived_from;
+        row.parent_id = parent_id;
         row.visibility = e.visibility;
         row.now = now;
         row.metadata_json = e.metadata_json;
@@ -87,7 +91,7 @@ Result<ImportResult> Registry::SaveManifest(const ManifestDraft& draft) {
   detail.Set("new_manifest", JsonValue::Bool(res.new_manifest));
   detail.Set("new_bricks", JsonValue::Int(res.new_bricks));
   detail.Set("new_blob_bytes", JsonValue::Int(res.new_blob_bytes));
-  BRICK_RETURN_IF_ERROR(LogEvent(db, "compose", res.manifest.Ref(), DumpJson(detail)));
+  BRICK_RETURN_IF_ERROR(LogEvent(db, draft.op, res.manifest.Ref(), DumpJson(detail)));
   BRICK_RETURN_IF_ERROR(tx.Commit());
   return res;
 }
