@@ -1,15 +1,15 @@
-// BrickServer: loads the served bricks, then one thread owns the registry connection, the ROUTER
-// socket and an inproc control socket, and answers requests one at a time until told to stop.
+// BrickServer: one thread owns the brick versions (registry + served table), the ROUTER socket and an
+// inproc control socket; it answers requests one at a time and every housekeeping_ms lets the brick
+// versions follow the registry and unload what expired.
 #include "node/brick_server.h"
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <future>
-#include <map>
 #include <set>
 #include <thread>
+#include <variant>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -17,19 +17,15 @@
 #include "core/log.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "node/brick_versions.h"
 #include "node/curve_keys.h"
-#include "registry/registry.h"
+#include "node/zap_handler.h"
 
 namespace brickrt {
 namespace {
 
 constexpr const char* kModule = "node";
-
-struct Served {
-  wire::BrickInfo info;
-  std::shared_ptr<const MlpExpert> expert;
-  int64_t d = 0, f = 0;  // width D and hidden width F
-};
+using Clock = ServedBricks::Clock;
 
 // A 64-byte aligned F32 buffer that only grows (the node's per-request scratch).
 class FloatBuffer {
@@ -49,106 +45,40 @@ class FloatBuffer {
 
 std::string Quoted(const std::string& s) { return "'" + s + "'"; }
 
-// ZeroMQ's authentication protocol (ZAP, RFC 27): the endpoint a handler binds on the context.
-constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
-
-std::string Z85Decode(const std::string& key) {
-  std::string raw(32, '\0');
-  zmq_z85_decode(reinterpret_cast<uint8_t*>(raw.data()), key.c_str());
-  return raw;
-}
-
-std::string Z85Encode(std::string_view raw) {
-  if (raw.size() != 32) return "(" + std::to_string(raw.size()) + "-byte key)";
-  char z85[41] = {};
-  zmq_z85_encode(z85, reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
-  return z85;
-}
-
 }  // namespace
 
 struct BrickServer::Impl {
+  explicit Impl(const BrickServerOptions& o) : opts(o), housekeeping(std::chrono::milliseconds(o.housekeeping_ms)) {}
+
   BrickServerOptions opts;
   zmq::context_t ctx{1};
   std::string control_endpoint;
   std::string endpoint;
-  std::vector<wire::BrickInfo> infos;
   std::thread thread;
   std::atomic<bool> stopped{false};
+  // Made by the server thread before Start returns; changed by it only (its table() has snapshots
+  // that are safe from any thread).
+  std::unique_ptr<BrickVersions> versions;
 
   // Server thread only.
-  std::unique_ptr<Registry> registry;
-  std::map<std::string, Served, std::less<>> served;
-  std::set<std::string, std::less<>> allowed;  // CURVE client public keys, 32 raw bytes each
-  std::set<std::string, std::less<>> refused;  // refused keys already logged (32 raw bytes)
+  std::unique_ptr<ZapHandler> zap_handler;
   std::unique_ptr<ThreadPool> pool;
   FloatBuffer in, out, scratch;
+  const Clock::duration housekeeping;
+  Clock::time_point next_housekeeping;
 
   Status Load();
   void Run(std::promise<Status>* ready);
   void Serve(zmq::socket_t& router, zmq::socket_t& control, zmq::socket_t* zap);
-  void Authenticate(zmq::socket_t& zap);
   void Handle(zmq::socket_t& router, std::vector<zmq::message_t>& parts);
+  void OnHello(zmq::socket_t& router, zmq::message_t& identity, const wire::Hello& hello);
   std::optional<wire::Error> RunBatch(const wire::ExpertBatch& b, std::vector<uint32_t>* rows, size_t* out_floats);
-  void Send(zmq::socket_t& router, zmq::message_t& identity, const wire::Message& m,
-            std::span<const std::byte> tensor);
+  void Send(zmq::socket_t& router, zmq::message_t& identity, const wire::Message& m, std::span<const std::byte> tensor);
 };
 
 Status BrickServer::Impl::Load() {
-  OpenOptions oo;
-  oo.create = false;
-  oo.read_only = true;
-  BRICK_ASSIGN_OR_RETURN(registry, Registry::Open(opts.registry_path, oo));
-  for (const std::string& glob : opts.serve) {
-    BrickFilter filter;
-    filter.name_glob = glob;
-    BRICK_ASSIGN_OR_RETURN(const std::vector<BrickRecord> records, registry->ListBricks(filter));
-    int taken = 0, private_mlp = 0, attention = 0, other = 0;
-    for (const BrickRecord& rec : records) {
-      if (rec.kind != BrickKind::kMlpExpert) {
-        (rec.kind == BrickKind::kAttnExpert ? attention : other) += 1;
-        continue;
-      }
-      if (rec.visibility == Visibility::kPrivate) {
-        ++private_mlp;
-        log::Warn(kModule, "node " + Quoted(opts.name) + ": brick " + rec.Ref() +
-                               " is private and is never served (glob " + Quoted(glob) + ")");
-        continue;
-      }
-      ++taken;
-      if (served.count(rec.name)) continue;  // selected by an earlier glob too
-      BRICK_ASSIGN_OR_RETURN(const BrickData data, registry->LoadBrick(rec));
-      const Tensor* w1 = data.Find("w1");
-      if (w1 == nullptr || w1->rank() != 2) return Corrupt("brick " + rec.Ref() + ": no 2-D tensor w1");
-      ModelConfig cfg;  // only the two widths MlpExpert::FromData checks the tensors against
-      cfg.n_embd = w1->dim(0);
-      cfg.ffd_hidden = w1->dim(1);
-      auto expert = MlpExpert::FromData(data, cfg);
-      if (!expert.ok()) return expert.status().WithContext("brick " + rec.Ref());
-      Served s;
-      s.info = {rec.name, rec.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(rec.layer),
-                static_cast<uint32_t>(rec.index)};
-      s.expert = *expert;
-      s.d = cfg.n_embd;
-      s.f = cfg.ffd_hidden;
-      served.emplace(rec.name, std::move(s));
-    }
-    if (attention > 0) {
-      log::Warn(kModule, "node " + Quoted(opts.name) + ": glob " + Quoted(glob) + " matches " +
-                             std::to_string(attention) + " attention expert(s); they are not served yet");
-    }
-    if (taken == 0) {
-      std::string why = records.empty() ? "matches no brick in " + opts.registry_path
-                        : private_mlp > 0 ? "matches only private MLP experts (" + std::to_string(private_mlp) +
-                                                "), which never leave their device"
-                        : attention > 0 ? "matches only attention experts, which a node cannot serve yet"
-                                        : "matches no MLP expert brick";
-      return (attention > 0 && private_mlp == 0 ? Unsupported : InvalidArgument)(
-          "serve glob " + Quoted(glob) + " " + why);
-    }
-  }
-  for (const auto& [name, s] : served) infos.push_back(s.info);
-  log::Info(kModule, "node " + Quoted(opts.name) + " serves " + std::to_string(infos.size()) + " brick(s)");
+  BRICK_ASSIGN_OR_RETURN(versions, BrickVersions::Open(opts.registry_path, opts.serve, opts.name,
+                                                       std::chrono::milliseconds(opts.unload_grace_ms)));
   return Status::Ok();
 }
 
@@ -169,7 +99,7 @@ void BrickServer::Impl::Run(std::promise<Status>* ready) {
         zap = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::rep);
         zap->set(zmq::sockopt::linger, 0);
         zap->bind(kZapEndpoint);
-        for (const std::string& key : opts.curve->allow) allowed.insert(Z85Decode(key));
+        zap_handler = std::make_unique<ZapHandler>(opts.curve->allow, opts.name);
         router.set(zmq::sockopt::zap_domain, "brickrt");
         router.set(zmq::sockopt::curve_server, 1);
         router.set(zmq::sockopt::curve_secretkey, opts.curve->secret_key);
@@ -199,46 +129,34 @@ void BrickServer::Impl::Run(std::promise<Status>* ready) {
   }
 }
 
-void BrickServer::Impl::Authenticate(zmq::socket_t& zap) {
-  // Request: version, request id, domain, address, routing id, mechanism, then the credentials (for
-  // CURVE: the client's 32-byte public key). Reply: version, request id, status, text, user id, metadata.
-  std::vector<zmq::message_t> req;
-  if (!zmq::recv_multipart(zap, std::back_inserter(req), zmq::recv_flags::dontwait)) return;
-  const auto frame = [&](size_t i) { return i < req.size() ? req[i].to_string_view() : std::string_view(); };
-  const std::string_view mechanism = frame(5), key = frame(6);
-  const bool ok = req.size() >= 7 && frame(0) == "1.0" && mechanism == "CURVE" && allowed.count(key) > 0;
-  if (!ok) {
-    const std::string who = mechanism == "CURVE" ? "client key " + Z85Encode(key) : std::string(mechanism) + " peer";
-    if (refused.insert(mechanism == "CURVE" ? std::string(key) : std::string(mechanism)).second) {
-      log::Warn(kModule, "node " + Quoted(opts.name) + ": refused " + who + " from " + std::string(frame(3)) +
-                             " (not on the allow list; logged once per key)");
-    }
-  }
-  std::array<zmq::const_buffer, 6> reply = {zmq::buffer(frame(0).empty() ? std::string_view("1.0") : frame(0)),
-                                            zmq::buffer(frame(1)),
-                                            zmq::buffer(ok ? std::string_view("200") : std::string_view("400")),
-                                            zmq::buffer(ok ? std::string_view("OK") : std::string_view("not allowed")),
-                                            zmq::buffer(std::string_view()),
-                                            zmq::buffer(std::string_view())};
-  zmq::send_multipart(zap, reply);
-}
-
 void BrickServer::Impl::Serve(zmq::socket_t& router, zmq::socket_t& control, zmq::socket_t* zap) {
   std::vector<zmq::message_t> parts;
+  next_housekeeping = Clock::now() + housekeeping;
   for (;;) {
     zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
                                {control.handle(), 0, ZMQ_POLLIN, 0},
                                {zap != nullptr ? zap->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+    // Blocks until a message or the next housekeeping (every housekeeping_ms): no busy polling.
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_housekeeping - Clock::now());
     try {
-      zmq::poll(items, zap != nullptr ? 3 : 2, std::chrono::milliseconds{-1});  // blocks: no busy polling
+      zmq::poll(items, zap != nullptr ? 3 : 2, std::max(wait, std::chrono::milliseconds{0}));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       throw;
     }
+    if (Clock::now() >= next_housekeeping) {
+      try {
+        versions->Housekeep(Clock::now());
+        next_housekeeping = Clock::now() + housekeeping;
+      } catch (const std::exception& e) {  // bad_alloc loading a new default: retried next time
+        log::Error(kModule, "node " + Quoted(opts.name) + ": housekeeping failed: " + e.what());
+        next_housekeeping = Clock::now() + housekeeping;
+      }
+    }
     if (items[1].revents & ZMQ_POLLIN) return;
     if (zap != nullptr && (items[2].revents & ZMQ_POLLIN)) {
       try {
-        Authenticate(*zap);
+        zap_handler->Answer(*zap);
       } catch (const zmq::error_t& e) {
         log::Error(kModule, "node " + Quoted(opts.name) + ": authentication failed: " + e.what());
       }
@@ -275,6 +193,32 @@ void BrickServer::Impl::Send(zmq::socket_t& router, zmq::message_t& identity, co
   if (!tensor.empty()) router.send(zmq::const_buffer(tensor.data(), tensor.size()), zmq::send_flags::dontwait);
 }
 
+void BrickServer::Impl::OnHello(zmq::socket_t& router, zmq::message_t& identity, const wire::Hello& hello) {
+  const Clock::time_point now = Clock::now();
+  const std::string peer = identity.to_string();
+  std::set<BrickKey> wants;
+  for (const wire::BrickInfo& b : hello.bricks) {
+    std::variant<const ServedBrick*, Refusal> got =
+        b.kind == wire::ExpertKind::kMlp
+            ? versions->Acquire(b.name, b.digest, now)
+            : Refusal{wire::ErrorCode::kUnsupported, "serves no attention experts yet (brick " + Quoted(b.name) + ")"};
+    if (const auto* r = std::get_if<Refusal>(&got)) {
+      // This Hello fails; the peer's earlier set stands, versions loaded for it expire unless asked for.
+      versions->table().TouchPeer(peer, now);
+      log::Warn(kModule, "node " + Quoted(opts.name) + ": refused the hello of " + Quoted(hello.name) + ": " + r->why);
+      Send(router, identity, wire::MakeError(0, r->code, "node " + Quoted(opts.name) + ": " + r->why), {});
+      return;
+    }
+    wants.emplace(b.name, b.digest);
+  }
+  log::Info(kModule, "node " + Quoted(opts.name) + ": hello from " + Quoted(hello.name) + " (" +
+                         std::to_string(wants.size()) + " brick(s))");
+  // One version per name (protocol 1 refuses a name listed twice): the one this Hello asked for.
+  std::vector<wire::BrickInfo> infos = versions->table().OnePerName(wants);
+  versions->table().SetPeerWants(peer, std::move(wants), now);
+  Send(router, identity, wire::Welcome{opts.name, {"f32"}, std::move(infos)}, {});
+}
+
 void BrickServer::Impl::Handle(zmq::socket_t& router, std::vector<zmq::message_t>& parts) {
   if (parts.size() < 2) return;  // an identity with no message
   std::vector<std::string_view> frames;
@@ -288,13 +232,19 @@ void BrickServer::Impl::Handle(zmq::socket_t& router, std::vector<zmq::message_t
     return;
   }
   if (std::holds_alternative<wire::Hello>(*decoded)) {
-    const auto& hello = std::get<wire::Hello>(*decoded);
-    log::Info(kModule, "node " + Quoted(opts.name) + ": hello from " + Quoted(hello.name));
-    Send(router, identity, wire::Welcome{opts.name, {"f32"}, infos}, {});
+    try {
+      OnHello(router, identity, std::get<wire::Hello>(*decoded));
+    } catch (const std::bad_alloc&) {  // loading a version: this Hello fails, what is served stays
+      Send(router, identity,
+           wire::MakeError(0, wire::ErrorCode::kUnavailable,
+                           "node " + Quoted(opts.name) + " is out of memory loading the bricks of this hello"),
+           {});
+    }
     return;
   }
   if (!std::holds_alternative<wire::ExpertBatch>(*decoded)) return;  // a reply sent to a node: drop it
   const auto& batch = std::get<wire::ExpertBatch>(*decoded);
+  versions->table().TouchPeer(identity.to_string(), Clock::now());
   std::vector<uint32_t> rows;
   size_t out_floats = 0;
   std::optional<wire::Error> error;
@@ -319,18 +269,16 @@ std::optional<wire::Error> BrickServer::Impl::RunBatch(const wire::ExpertBatch& 
     return wire::MakeError(b.request_id, code, "node " + Quoted(opts.name) + ": " + msg);
   };
   if (b.kind != wire::ExpertKind::kMlp) return fail(wire::ErrorCode::kUnsupported, "serves no attention experts yet");
-  // Check every brick before computing anything.
-  std::vector<const Served*> bricks;
+  // Check every brick before computing anything. A version the node does not hold is loaded on
+  // demand, as for a Hello (a coordinator silent past the grace period finds it again).
+  std::vector<const ServedBrick*> bricks;
   uint64_t total = 0, max_rows = 0;
   int64_t max_f = 0;
+  const Clock::time_point now = Clock::now();
   for (const wire::BatchBrick& bb : b.bricks) {
-    auto it = served.find(bb.name);
-    if (it == served.end()) return fail(wire::ErrorCode::kUnknownBrick, "does not serve brick " + Quoted(bb.name));
-    const Served& s = it->second;
-    if (s.info.digest != bb.digest) {
-      return fail(wire::ErrorCode::kDigestMismatch, "serves brick " + Quoted(bb.name) + " with digest " +
-                                                        s.info.digest + ", not " + bb.digest);
-    }
+    auto got = versions->Acquire(bb.name, bb.digest, now);
+    if (const auto* r = std::get_if<Refusal>(&got)) return fail(r->code, r->why);
+    const ServedBrick& s = *std::get<const ServedBrick*>(got);
     if (s.info.layer != b.layer) {
       return fail(wire::ErrorCode::kMalformed, "brick " + Quoted(bb.name) + " is in layer " +
                                                    std::to_string(s.info.layer) + ", the batch is for layer " +
@@ -370,7 +318,8 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
   if (opts.registry_path.empty()) return InvalidArgument("brick server: no registry path");
   if (opts.listen.empty()) return InvalidArgument("brick server: no endpoint to listen on");
   if (opts.serve.empty()) return InvalidArgument("brick server: no serve globs (which bricks should it serve?)");
-  if (opts.threads < 1) return InvalidArgument("brick server: threads must be >= 1, got " + std::to_string(opts.threads));
+  if (opts.threads < 1)
+    return InvalidArgument("brick server: threads must be >= 1, got " + std::to_string(opts.threads));
   if (opts.curve) {
     BRICK_RETURN_IF_ERROR(curve::CheckAvailable());
     BRICK_RETURN_IF_ERROR(curve::CheckZ85Key(opts.curve->secret_key, "brick server: CURVE secret key"));
@@ -379,8 +328,11 @@ Result<std::unique_ptr<BrickServer>> BrickServer::Start(const BrickServerOptions
       BRICK_RETURN_IF_ERROR(curve::CheckZ85Key(key, "brick server: allowed client key"));
     }
   }
-  auto impl = std::make_unique<Impl>();
-  impl->opts = opts;
+  if (opts.unload_grace_ms < 1 || opts.housekeeping_ms < 1) {
+    return InvalidArgument("brick server: unload_grace_ms and housekeeping_ms must be >= 1, got " +
+                           std::to_string(opts.unload_grace_ms) + " and " + std::to_string(opts.housekeeping_ms));
+  }
+  auto impl = std::make_unique<Impl>(opts);
   impl->control_endpoint = "inproc://brick-server-control-" + std::to_string(reinterpret_cast<uintptr_t>(impl.get()));
   std::promise<Status> ready;
   std::future<Status> started = ready.get_future();
@@ -417,6 +369,16 @@ BrickServer::~BrickServer() {
 }
 
 const std::string& BrickServer::endpoint() const { return impl_->endpoint; }
-const std::vector<wire::BrickInfo>& BrickServer::bricks() const { return impl_->infos; }
+std::vector<wire::BrickInfo> BrickServer::bricks() const { return impl_->versions->table().Infos(); }
+
+BrickServer::Stats BrickServer::stats() const {
+  const ServedBricks& t = impl_->versions->table();
+  return Stats{t.versions(), t.peers(), t.loads(), t.unloads()};
+}
+
+std::weak_ptr<const MlpExpert> BrickServer::WatchExpertForTesting(const std::string& name,
+                                                                  const std::string& digest) const {
+  return impl_->versions->table().Watch(name, digest);
+}
 
 }  // namespace brickrt
