@@ -194,7 +194,11 @@ void Coordinator::Impl::StepAll() {
   for (auto& d : deployments) {
     if (d->idle()) continue;
     done.clear();
+    const int sequences = d->sequences();
+    const int64_t tokens = d->step_tokens();
+    const auto t0 = Clock::now();
     Status st = d->Step(&done);
+    if (opts.on_step) opts.on_step({&d->manifest(), sequences, tokens, Since(t0)});
     if (!st.ok()) {
       log::Warn(kModule, d->manifest() + ": " + st.message());
       for (auto& r : d->TakeAll()) Fail(r->peer, r->req.request_id, st.WithContext(d->manifest()));

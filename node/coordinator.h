@@ -11,12 +11,21 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "core/status.h"
 
 namespace brickrt {
+
+// One step of one deployment, as the on_step hook sees it.
+struct CoordinatorStep {
+  const std::string* manifest = nullptr;  // the deployment's NAME@VERSION
+  int sequences = 0;                      // sequences the step advanced
+  int64_t tokens = 0;                     // tokens it fed: == sequences for a pure decode step
+  double seconds = 0;                     // the step's forward pass and sampling
+};
 
 struct CoordinatorOptions {
   std::string registry_path;  // opened read-only by the coordinator's loader
@@ -31,6 +40,8 @@ struct CoordinatorOptions {
   int max_queue = 1024;          // requests waiting for a slot; more are refused (Unavailable)
   int threads = 1;               // compute threads
   std::chrono::milliseconds follow_every{200};  // how often a followed tag is looked up
+  // Called on the serving thread after every step (metrics, benchmarks); must be quick. Optional.
+  std::function<void(const CoordinatorStep&)> on_step;
 };
 
 class Coordinator {

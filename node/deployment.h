@@ -54,6 +54,7 @@ class Deployment {
   const Model& model() const { return *loaded_.model; }
   int sequences() const { return static_cast<int>(running_.size()); }
   bool idle() const { return running_.empty(); }
+  int64_t step_tokens() const { return step_tokens_; }  // tokens the next Step feeds
 
   // Why this model cannot run the request (a token outside its vocabulary, a prompt plus new tokens
   // beyond max_context, bad sampling values): InvalidArgument naming the value. OK otherwise.

@@ -9,6 +9,7 @@
 #include "core/glob.h"
 #include "core/lora_target.h"
 #include "core/rng.h"
+#include "registry/safetensors.h"
 
 namespace brickrt {
 namespace {
@@ -218,6 +219,45 @@ Result<std::vector<BrickData>> MakeRandomLoras(const ModelConfig& base, const Ra
     out.push_back(std::move(b));
   }
   return out;
+}
+
+namespace {
+std::string GrowModulePrefix(bool attention) { return attention ? "attn.q_proj." : "mlpf."; }
+}  // namespace
+
+Status WriteGrowExperts(const std::string& path, const std::vector<BrickData>& bricks, int64_t layer, bool attention,
+                        int64_t first, int64_t n, const std::string& prefix) {
+  const BrickKind kind = attention ? BrickKind::kAttnExpert : BrickKind::kMlpExpert;
+  std::vector<StWriteTensor> out(2);
+  out[0].name = prefix + GrowModulePrefix(attention) + "experts.weight";
+  out[1].name = prefix + GrowModulePrefix(attention) + "output_experts.weight";
+  for (int64_t e = first; e < first + n; ++e) {  // in index order, whatever the bricks' order
+    const auto b = std::find_if(bricks.begin(), bricks.end(),
+                                [&](const BrickData& x) { return x.kind == kind && x.layer == layer && x.index == e; });
+    if (b == bricks.end()) return NotFound("no expert " + std::to_string(e) + " in layer " + std::to_string(layer));
+    for (size_t t = 0; t < 2; ++t) {
+      const Tensor& x = b->tensors[t].second;
+      out[t].dtype = FromDType(x.dtype());
+      out[t].shape = {n, x.dim(0), x.dim(1)};
+      out[t].parts.emplace_back(x.data(), x.nbytes());
+    }
+  }
+  return WriteSafetensors(path, out);
+}
+
+Status WriteGrowRouterRows(const std::string& path, const std::vector<BrickData>& bricks, int64_t layer,
+                           bool attention, int64_t first, int64_t n, const std::string& prefix) {
+  const BrickKind kind = attention ? BrickKind::kAttnRouter : BrickKind::kMlpRouter;
+  const auto router = std::find_if(bricks.begin(), bricks.end(),
+                                   [&](const BrickData& x) { return x.kind == kind && x.layer == layer; });
+  if (router == bricks.end()) return NotFound("no router in layer " + std::to_string(layer));
+  const Tensor& w2 = *router->Find("w2");
+  const size_t row = static_cast<size_t>(w2.dim(1)) * DTypeSize(w2.dtype());
+  StWriteTensor t{prefix + GrowModulePrefix(attention) + "gate.w_gate.3.weight", FromDType(w2.dtype()), {n, w2.dim(1)},
+                  {}};
+  t.parts.emplace_back(static_cast<const uint8_t*>(w2.data()) + static_cast<size_t>(first) * row,
+                       static_cast<size_t>(n) * row);
+  return WriteSafetensors(path, {t});
 }
 
 Status MakeTestModel(const std::string& dir, const TestModelOptions& opts, const WriteOptions& write_opts) {

@@ -35,6 +35,15 @@ struct TestModelOptions {
 // Errors: InvalidArgument for non-positive sizes, override lists of the wrong length, or k > experts.
 Result<std::pair<ModelConfig, std::vector<BrickData>>> MakeRandomModel(const TestModelOptions& opts);
 
+// Input files for GrowModel (registry/grow.h) made from a model's own bricks: experts [first, first + n)
+// of `layer` stacked into [n, in, out] tensors under checkpoint names ("mlpf.experts.weight", ...), and
+// rows [first, first + n) of that layer's router w2 as "<module>gate.w_gate.3.weight"; names prefixed
+// by `prefix` (e.g. "transformer.h.2."). Errors: NotFound when the bricks lack an expert or the router.
+Status WriteGrowExperts(const std::string& path, const std::vector<BrickData>& bricks, int64_t layer, bool attention,
+                        int64_t first, int64_t n, const std::string& prefix = "");
+Status WriteGrowRouterRows(const std::string& path, const std::vector<BrickData>& bricks, int64_t layer,
+                           bool attention, int64_t first, int64_t n, const std::string& prefix = "");
+
 // MakeRandomModel + WriteHfCheckpoint(dir, ..., write_opts).
 Status MakeTestModel(const std::string& dir, const TestModelOptions& opts, const WriteOptions& write_opts = {});
 

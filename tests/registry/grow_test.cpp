@@ -83,22 +83,15 @@ std::pair<ModelConfig, std::vector<BrickData>> Shrunk(const ModelConfig& cfg, co
 
 std::string ModulePrefix(bool attention) { return attention ? "attn.q_proj." : "mlpf."; }
 
-// Experts [first, first + n) of kLayer stacked into [n, in, out] tensors under checkpoint names.
 void WriteExperts(const std::string& path, const std::vector<BrickData>& bricks, bool attention, int64_t first,
                   int64_t n, const std::string& prefix = "") {
-  std::vector<StWriteTensor> out(2);
-  out[0].name = prefix + ModulePrefix(attention) + "experts.weight";
-  out[1].name = prefix + ModulePrefix(attention) + "output_experts.weight";
-  for (const BrickData& b : bricks) {
-    if (!IsExpertOf(b, attention) || b.layer != kLayer || b.index < first || b.index >= first + n) continue;
-    for (size_t t = 0; t < 2; ++t) {
-      const Tensor& x = b.tensors[t].second;
-      out[t].dtype = FromDType(x.dtype());
-      out[t].shape = {n, x.dim(0), x.dim(1)};
-      out[t].parts.emplace_back(x.data(), x.nbytes());
-    }
-  }
-  ASSERT_TRUE(WriteSafetensors(path, out).ok());
+  ASSERT_TRUE(WriteGrowExperts(path, bricks, kLayer, attention, first, n, prefix).ok());
+}
+
+// Rows [first, first + n) of kLayer's router w2 as <prefix><module>gate.w_gate.3.weight.
+void WriteRouterRows(const std::string& path, const std::vector<BrickData>& bricks, bool attention, int64_t first,
+                     int64_t n, const std::string& prefix = "") {
+  ASSERT_TRUE(WriteGrowRouterRows(path, bricks, kLayer, attention, first, n, prefix).ok());
 }
 
 const Tensor& RouterW2(const std::vector<BrickData>& bricks, bool attention) {
@@ -107,16 +100,6 @@ const Tensor& RouterW2(const std::vector<BrickData>& bricks, bool attention) {
   static const Tensor none;
   ADD_FAILURE() << "no router";
   return none;
-}
-
-// Rows [first, first + n) of the layer's router w2 as <prefix><module>gate.w_gate.3.weight.
-void WriteRouterRows(const std::string& path, const Tensor& w2, bool attention, int64_t first, int64_t n,
-                     const std::string& prefix = "") {
-  const size_t row = static_cast<size_t>(w2.dim(1)) * DTypeSize(w2.dtype());
-  StWriteTensor t{prefix + ModulePrefix(attention) + "gate.w_gate.3.weight", FromDType(w2.dtype()), {n, w2.dim(1)}, {}};
-  t.parts.emplace_back(static_cast<const uint8_t*>(w2.data()) + static_cast<size_t>(first) * row,
-                       static_cast<size_t>(n) * row);
-  ASSERT_TRUE(WriteSafetensors(path, {t}).ok());
 }
 
 struct Case {
@@ -139,7 +122,7 @@ class GrowTest : public ::testing::TestWithParam<Case> {
     ASSERT_TRUE(reg_->Import("small", small_.first, small_.second, Visibility::kShared, "test").ok());
     E_ = (att() ? full_.first.n_att_experts : full_.first.n_mlp_experts)[kLayer];
     WriteExperts(Path("experts.safetensors"), full_.second, att(), E_ - kRemoved, kRemoved);
-    WriteRouterRows(Path("router.safetensors"), RouterW2(full_.second, att()), att(), E_ - kRemoved, kRemoved);
+    WriteRouterRows(Path("router.safetensors"), full_.second, att(), E_ - kRemoved, kRemoved);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -236,7 +219,7 @@ TEST_P(GrowTest, GrowingByTheRemovedExpertsGivesTheFullModelBitForBit) {
 
 TEST_P(GrowTest, AFullRouterAndLayerPrefixedNamesGiveTheSameModel) {
   WriteExperts(Path("experts.safetensors"), full_.second, att(), E_ - kRemoved, kRemoved, "transformer.h.2.");
-  WriteRouterRows(Path("router.safetensors"), RouterW2(full_.second, att()), att(), 0, E_, "transformer.h.2.");
+  WriteRouterRows(Path("router.safetensors"), full_.second, att(), 0, E_, "transformer.h.2.");
   auto res = GrowModel(*reg_, Request());
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_TRUE(SameBits(Logits(full_.first, full_.second), ManifestLogits(*reg_, "grown")));
@@ -351,7 +334,7 @@ TEST_P(GrowTest, SpecsComposeAGrownModelUpToItsNewCount) {
 
   // Growing the grown model again: its bricks go under the newest name, lineage to grown's router.
   WriteExperts(Path("more.safetensors"), full_.second, att(), 0, 1);
-  WriteRouterRows(Path("more_router.safetensors"), RouterW2(full_.second, att()), att(), 0, 1);
+  WriteRouterRows(Path("more_router.safetensors"), full_.second, att(), 0, 1);
   GrowRequest r = Request("grown", "grown-twice");
   r.experts_path = Path("more.safetensors");
   r.router_path = Path("more_router.safetensors");
