@@ -14,6 +14,7 @@
 #include "node/serve_client.h"
 #include "node/submodel.h"
 #include "registry/test_model.h"
+#include "tests/registry/registry_test_util.h"
 
 namespace brickrt {
 namespace {
@@ -185,6 +186,29 @@ TEST_F(CoordinatorTest, AFailedSwapKeepsTheOldManifestServingAndSaysWhy) {
   auto r = client->Generate(Request({1, 2}, 3));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->manifest, "m@1");
+
+  // m@3: m@1 with one expert at a new version whose stored payload is damaged.
+  auto made = MakeRandomModel(Options(5));
+  ASSERT_TRUE(made.ok());
+  for (BrickData& b : made->second) {
+    if (b.Name() == "L0.mlp.E1") b.tensors[0].second.mutable_data_as<float>()[0] += 1.0f;
+  }
+  ASSERT_TRUE(reg_->Import("m", made->first, made->second, Visibility::kShared, "t").ok());
+  auto m3 = reg_->ResolveModel("m@3");
+  ASSERT_TRUE(m3.ok());
+  auto bricks = reg_->ManifestBricks(*m3);
+  ASSERT_TRUE(bricks.ok());
+  for (const BrickRecord& b : *bricks)
+    if (b.RelativeName() == "L0.mlp.E1") testing::RawDb(path_).FlipBlobByte(b.digest, 16);
+  auto damaged = client->Swap({0, "m@3", false});
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_NE(damaged.status().message().find("swap to m@3 failed; still serving m@1"), std::string::npos)
+      << damaged.status().message();
+  EXPECT_NE(damaged.status().message().find("digest mismatch"), std::string::npos) << damaged.status().message();
+  auto still = client->Generate(Request({1, 2}, 3));
+  ASSERT_TRUE(still.ok());
+  EXPECT_EQ(still->manifest, "m@1");
+  EXPECT_EQ(still->generated, r->generated);
 }
 
 // A sequence running when the swap lands finishes on the manifest it started on; with `now` it moves
