@@ -77,14 +77,15 @@ struct StepLog {
     std::lock_guard<std::mutex> lock(mu);
     steps.push_back({Clock::now(), *s.manifest, s.seconds, s.tokens == s.sequences});
   }
-  // The first step of `manifest` at or after t0 — the one that generates its first token (waits up
-  // to 60 s).
+  // The first prefill step of `manifest` at or after t0: the new deployment's first step, which
+  // generates its first token (only the newest deployment admits requests, so an older deployment of
+  // the same manifest still draining its sequences never prefills). Waits up to 60 s.
   Clock::time_point FirstOf(const std::string& manifest, Clock::time_point t0) {
     for (int i = 0; i < 60000; ++i) {
       {
         std::lock_guard<std::mutex> lock(mu);
         for (const Step& s : steps)
-          if (s.at >= t0 && s.manifest == manifest) return s.at;
+          if (s.at >= t0 && s.manifest == manifest && !s.decode) return s.at;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
