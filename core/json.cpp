@@ -2,6 +2,8 @@
 // Recursion depth is bounded by JsonParseOptions::max_depth so hostile headers cannot blow the stack.
 #include "core/json.h"
 
+#include "core/utf8.h"
+
 #include <new>
 
 #include <charconv>
@@ -318,25 +320,7 @@ class Parser {
   }
 
   // Length of the valid UTF-8 sequence at pos_ (rejecting overlongs and surrogates), 0 if invalid.
-  size_t Utf8Length() const {
-    const auto b = [&](size_t i) { return static_cast<unsigned char>(pos_ + i < s_.size() ? s_[pos_ + i] : 0); };
-    const unsigned char c = b(0);
-    const auto cont = [&](size_t i) { return (b(i) & 0xc0) == 0x80; };
-    if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-      if (!cont(1) || !cont(2)) return 0;
-      if (c == 0xe0 && b(1) < 0xa0) return 0;   // overlong
-      if (c == 0xed && b(1) >= 0xa0) return 0;  // UTF-16 surrogate
-      return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-      if (!cont(1) || !cont(2) || !cont(3)) return 0;
-      if (c == 0xf0 && b(1) < 0x90) return 0;   // overlong
-      if (c == 0xf4 && b(1) >= 0x90) return 0;  // > U+10FFFF
-      return 4;
-    }
-    return 0;
-  }
+  size_t Utf8Length() const { return Utf8SequenceLength(s_, pos_); }
 
   Status ParseString(std::string* out) {
     ++pos_;  // opening quote

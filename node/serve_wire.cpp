@@ -7,6 +7,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "core/utf8.h"
 #include "schemas/serve_generated.h"
 
 namespace brickrt::serve {
@@ -118,6 +119,7 @@ Status ReadName(const flatbuffers::String* s, size_t max_bytes, const std::strin
       return InvalidArgument(what + " has a space or control byte at offset " + std::to_string(i));
     }
   }
+  if (!IsValidUtf8(s->string_view())) return InvalidArgument(what + " is not valid UTF-8");
   out->assign(s->c_str(), s->size());
   return Status::Ok();
 }
@@ -273,7 +275,7 @@ std::optional<Error> ErrorReplyFor(std::string_view frame, const Status& failure
 }
 
 Error MakeError(uint64_t request_id, ErrorCode code, std::string_view message) {
-  Error e{request_id, code, std::string(message.substr(0, kMaxErrorMessage))};
+  Error e{request_id, code, std::string(TruncateUtf8(message, kMaxErrorMessage))};  // no half character
   for (char& c : e.message) {
     if (static_cast<uint8_t>(c) < 0x20 || c == 0x7f) c = ' ';
   }

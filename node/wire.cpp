@@ -8,6 +8,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "core/utf8.h"
 #include "schemas/wire_generated.h"
 
 namespace brickrt::wire {
@@ -479,14 +480,7 @@ std::optional<Error> ErrorReplyFor(const std::vector<std::string_view>& frames, 
 }
 
 Error MakeError(uint64_t request_id, ErrorCode code, std::string_view message) {
-  Error e{request_id, code, std::string(message.substr(0, kMaxErrorMessage))};
-  // Do not leave half a UTF-8 sequence at the cut.
-  if (message.size() > kMaxErrorMessage) {
-    size_t end = e.message.size();
-    while (end > 0 && (static_cast<uint8_t>(e.message[end - 1]) & 0xc0) == 0x80) --end;
-    if (end > 0 && static_cast<uint8_t>(e.message[end - 1]) >= 0xc0) --end;
-    e.message.resize(end);
-  }
+  Error e{request_id, code, std::string(TruncateUtf8(message, kMaxErrorMessage))};  // no half character
   for (char& c : e.message) {
     if (static_cast<uint8_t>(c) < 0x20 || c == 0x7f) c = ' ';
   }

@@ -238,6 +238,10 @@ TEST(ServeWireTest, BadNamesAndSamplingValuesAreInvalid) {
     EXPECT_EQ(reply->request_id, 31u);
   }
   ExpectRejected(Decode(Encode(SwapRequest{32, ""}), {}), StatusCode::kInvalidArgument, "swap target is missing");
+  // Names reach log lines and error replies: UTF-8 only (registry names may be any UTF-8).
+  ExpectRejected(Decode(Encode(SwapRequest{33, "no\xebuch@3"}), {}), StatusCode::kInvalidArgument,
+                 "swap target is not valid UTF-8");
+  EXPECT_TRUE(Decode(Encode(SwapRequest{34, "caf\xc3\xa9@2"}), {}).ok());
   ExpectRejected(Decode(Encode(GenerateReply{33, "", {1}}), {}), StatusCode::kInvalidArgument, "manifest is missing");
   ExpectRejected(Decode(Encode(SwapReply{34, "m@2", "m @1"}), {}), StatusCode::kInvalidArgument,
                  "previous has a space");
@@ -290,6 +294,9 @@ TEST(ServeWireTest, ErrorsAreCheckedAndMadeSafe) {
   EXPECT_EQ(made.message.size(), 1024u);
   EXPECT_EQ(made.message.substr(0, 4), "a bz");
   EXPECT_TRUE(Decode(Encode(made), {}).ok());
+  // A cut never leaves half a character.
+  const Error cut = MakeError(44, ErrorCode::kInternal, std::string(1023, 'x') + "\xe6\x97\xa5");
+  EXPECT_EQ(cut.message, std::string(1023, 'x'));
 
   EXPECT_EQ(ToStatus(Error{1, ErrorCode::kTooLarge, "big"}, "coordinator at x").code(), StatusCode::kOutOfRange);
   EXPECT_EQ(ToStatus(Error{1, ErrorCode::kVersionMismatch, "v"}, "c").code(), StatusCode::kUnsupported);
