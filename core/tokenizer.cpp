@@ -35,12 +35,15 @@ constexpr int64_t kMaxTokens = 16 * 1024 * 1024;
 
 Result<Tokenizer> Tokenizer::Build(TokenizerSpec spec) {
   auto impl = std::make_shared<Impl>();
-  const size_t total = spec.vocab.size() + spec.added.size();
-  if (spec.vocab.empty()) return InvalidArgument(spec.vocab_source + ": the vocab is empty");
-  if (static_cast<int64_t>(total) > kMaxTokens) {
-    return InvalidArgument(spec.vocab_source + ": " + std::to_string(total) + " tokens is more than the limit of " +
-                           std::to_string(kMaxTokens));
+  if (spec.vocab.size() + spec.added.size() > static_cast<size_t>(kMaxTokens)) {
+    return InvalidArgument(spec.vocab_source + ": more than " + std::to_string(kMaxTokens) + " tokens");
   }
+  // The id space is 0..max id; with no gaps it cannot be larger than the number of entries.
+  int64_t max_id = -1;
+  for (const auto& entry : spec.vocab) max_id = std::max(max_id, entry.second);
+  for (const AddedToken& t : spec.added) max_id = std::max<int64_t>(max_id, t.id);
+  const size_t entries = spec.vocab.size() + spec.added.size() + (spec.endoftext_special ? 1 : 0);
+  const size_t total = std::min<size_t>(static_cast<size_t>(max_id + 1), entries);
   // Every id in [0, total) must be named exactly once, by the vocab or by an added token (an added
   // token may repeat a vocab entry with the same bytes, like GPT-2's <|endoftext|>).
   impl->token_bytes.assign(total, std::string());
