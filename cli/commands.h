@@ -26,6 +26,7 @@ int RmCommand(const std::vector<std::string>& args);
 int GcCommand(const std::vector<std::string>& args);
 int SetVisibilityCommand(const std::vector<std::string>& args);
 int GrowCommand(const std::vector<std::string>& args);
+int TokenizeCommand(const std::vector<std::string>& args);
 
 // Prints "brick <command>: error: <message>" on stderr (one line) and returns `code`.
 int Fail(const std::string& command, const std::string& message, int code = 1);

@@ -34,6 +34,7 @@ const Command kCommands[] = {
     {"gc", brickrt::cli::GcCommand, "drop payload blobs no brick references (--vacuum shrinks the file)"},
     {"set-visibility", brickrt::cli::SetVisibilityCommand, "mark a brick or a model's bricks private or shared"},
     {"grow", brickrt::cli::GrowCommand, "add trained experts + router rows to a layer, saved as a new model"},
+    {"tokenize", brickrt::cli::TokenizeCommand, "text -> token ids and pieces, or --decode ids -> text (a tokenizer dir or file)"},
     {"make-test-model", brickrt::cli::MakeTestModelCommand, "write a random ModuleFormer checkpoint (HF layout)"},
     {"make-test-lora", brickrt::cli::MakeTestLoraCommand, "write a random PEFT LoRA adapter for a registry model"},
 };
