@@ -26,6 +26,9 @@ int RmCommand(const std::vector<std::string>& args);
 int GcCommand(const std::vector<std::string>& args);
 int SetVisibilityCommand(const std::vector<std::string>& args);
 int GrowCommand(const std::vector<std::string>& args);
+int EvalCommand(const std::vector<std::string>& args);
+int ProfileCommand(const std::vector<std::string>& args);
+int PruneCommand(const std::vector<std::string>& args);
 int TokenizeCommand(const std::vector<std::string>& args);
 
 // Prints "brick <command>: error: <message>" on stderr (one line) and returns `code`.

@@ -114,6 +114,29 @@ class SpecParser : public YamlReader {
     return out;
   }
 
+  // keep: {profile: NAME, threshold: T}, both required, T in [0, 1].
+  Status ProfileKeep(const Entry& e, ExpertSelection* sel) const {
+    BRICK_ASSIGN_OR_RETURN(auto entries, Map(e.value, ValueMark(e), e.path, {"profile", "threshold"}));
+    bool has_profile = false, has_threshold = false;
+    for (const Entry& x : entries) {
+      if (x.key.Scalar() == "profile") {
+        BRICK_ASSIGN_OR_RETURN(sel->profile, String(x));
+        has_profile = true;
+      } else {
+        BRICK_ASSIGN_OR_RETURN(sel->threshold, Double(x));
+        if (sel->threshold < 0.0 || sel->threshold > 1.0) {
+          return Error(ValueMark(x), x.path,
+                       "expected a threshold in [0, 1] (a share of the layer's busiest expert), got " + Describe(x.value));
+        }
+        has_threshold = true;
+      }
+    }
+    if (!has_profile) return Error(ValueMark(e), e.path + ".profile", "missing; name a stored profile (brick profile --save)");
+    if (!has_threshold) return Error(ValueMark(e), e.path + ".threshold", "missing; give a threshold in [0, 1]");
+    sel->mode = ExpertSelection::Mode::kProfile;
+    return Status::Ok();
+  }
+
   Result<ExpertSelection> Experts(const Entry& kind) const {
     ExpertSelection sel;
     BRICK_ASSIGN_OR_RETURN(auto entries, Map(kind.value, ValueMark(kind), kind.path, {"top_k", "drop", "keep"}));
@@ -131,6 +154,10 @@ class SpecParser : public YamlReader {
                      "'drop' and 'keep' cannot both be given for " + kind.path + "; use one of them");
       }
       chosen = &e;
+      if (name == "keep" && e.value.IsMap() && (e.value["profile"] || e.value["threshold"])) {
+        BRICK_RETURN_IF_ERROR(ProfileKeep(e, &sel));
+        continue;
+      }
       sel.mode = name == "drop" ? ExpertSelection::Mode::kDrop : ExpertSelection::Mode::kKeep;
       BRICK_ASSIGN_OR_RETURN(sel.layers, LayerMap(e));
     }

@@ -26,9 +26,13 @@ struct ExpertSelection {
   std::optional<int> top_k;  // >= 1 when set; unset: the model's own top_k
   // kAll: every expert stays (layers is empty). kDrop: listed experts are removed from the listed
   // layers. kKeep: only listed experts stay in the listed layers; unlisted layers keep all.
-  enum class Mode { kAll, kDrop, kKeep } mode = Mode::kAll;
+  // kProfile (`keep: {profile: NAME, threshold: T}`): in every layer, the experts the stored profile
+  // NAME counted at least T times as often as the layer's busiest stay (docs/profiling.md).
+  enum class Mode { kAll, kDrop, kKeep, kProfile } mode = Mode::kAll;
   // Layer ranges -> expert ranges, in file order. No layer appears under two keys.
   std::vector<std::pair<IndexRanges, IndexRanges>> layers;
+  std::string profile;     // kProfile: the profile's registry name
+  double threshold = 0.0;  // kProfile: in [0, 1]
 };
 
 struct PluginSpec {

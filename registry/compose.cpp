@@ -64,6 +64,7 @@ class Composer {
   // Marks the experts `sel` removes in c_.config, checking every index against the base model.
   Status ApplySelection(const ExpertSelection& sel, bool attention, const std::string& key) {
     if (sel.mode == ExpertSelection::Mode::kAll) return Status::Ok();
+    if (sel.mode == ExpertSelection::Mode::kProfile) return ApplyProfile(sel, attention, key + ".keep");
     const ModelConfig& base = c_.base.config;
     const std::string what = attention ? "attention" : "MLP";
     const std::string sub = key + (sel.mode == ExpertSelection::Mode::kDrop ? ".drop" : ".keep");
@@ -100,6 +101,32 @@ class Composer {
         }
       }
     }
+    return Status::Ok();
+  }
+
+  // keep: {profile, threshold}: the profile must be measured on this very manifest (its expert ids and
+  // routing are those weights'); ExpertsUnderThreshold picks what goes.
+  Status ApplyProfile(const ExpertSelection& sel, bool attention, const std::string& key) {
+    auto prof = reg_.GetProfile(sel.profile);
+    if (!prof.ok()) {
+      return Status(prof.status().code(), spec_.source_path + ": " + key + ".profile: " + prof.status().message());
+    }
+    if (prof->manifest_id != c_.base.id) {
+      return Error(key + ".profile", "profile " + prof->name + " was measured on " + prof->manifest + ", not on " +
+                                         c_.base.Ref() + " (other weights or other experts); profile it first: brick "
+                                         "profile " + c_.base.Ref() + " --data FILE --save NAME");
+    }
+    const int k = sel.top_k.value_or(attention ? c_.base.config.k_att : c_.base.config.k_mlp);
+    auto cut = ExpertsUnderThreshold(*prof, c_.config, attention, sel.threshold, k);
+    if (!cut.ok()) return Error(key, cut.status().message());
+    auto& removed = attention ? c_.config.att_removed : c_.config.mlp_removed;
+    for (size_t l = 0; l < cut->removed.size(); ++l) {
+      std::vector<int64_t>& r = removed[l];
+      r.insert(r.end(), cut->removed[l].begin(), cut->removed[l].end());
+      std::sort(r.begin(), r.end());
+      r.erase(std::unique(r.begin(), r.end()), r.end());
+    }
+    for (const std::string& n : cut->notes) c_.notes.push_back(std::string(attention ? "attention" : "mlp") + ": " + n);
     return Status::Ok();
   }
 

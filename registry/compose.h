@@ -45,6 +45,9 @@ struct Composition {
   std::vector<PluginPlan> plugins;  // spec order
   std::optional<PlacementSpec> placement;
   std::vector<LayerPlan> layers;
+  // Things the user should know that are not errors: a profile threshold that would have left a layer
+  // with fewer than top_k experts (the top_k most chosen stay).
+  std::vector<std::string> notes;
 
   // Parameters (elements) of the kept bricks and attached loras, and those one token reads in decode
   // (embedding row, norms, routers, top-k experts of each layer, lm head, loras on what it reads).
@@ -57,7 +60,8 @@ struct Composition {
 // what is wrong: the model ref or a plugin ref not found (NotFound, as ResolveModel), a model ref that
 // is a plugin or a plugin ref that is a model; a layer or expert index beyond the base model; an
 // expert already removed from the base; a selection that leaves a layer without experts; top_k larger
-// than the experts a layer keeps; a lora whose shape does not fit its target; a private brick placed
+// than the experts a layer keeps; a `keep: {profile, threshold}` naming no stored profile (NotFound) or a
+// profile measured on another manifest; a lora whose shape does not fit its target; a private brick placed
 // on a node.
 Result<Composition> Compose(const Registry& reg, const SubmodelSpec& spec);
 

@@ -16,6 +16,7 @@
 #include "core/model_config.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "registry/profiles.h"
 
 namespace brickrt {
 
@@ -242,6 +243,18 @@ class Registry {
   // Recomputes the SHA-256 digest (and the CRC-32C) of one brick's stored payload without keeping it:
   // OK, or the kCorrupt error LoadBrick would return. For `brick verify`.
   Status VerifyBrick(const BrickRecord& brick) const;
+
+  // --- Expert profiles (profiles.cpp, registry/profiles.h; schema v4).
+
+  // Stores p under p.name, replacing a profile of that name, in one transaction, and logs a "profile"
+  // event; returns it as stored (created_at set, manifest = the manifest's current ref). A profile is
+  // removed with the manifest it was measured on. Errors: InvalidArgument for a bad name or an unknown
+  // manifest_id; IoError/Unavailable as Import.
+  Result<ExpertProfile> SaveProfile(const ExpertProfile& p);
+  // Errors: NotFound naming the profile and the registry; Corrupt for an unreadable stored row.
+  Result<ExpertProfile> GetProfile(const std::string& name) const;
+  // Every profile, by name.
+  Result<std::vector<ExpertProfile>> ListProfiles() const;
 
   // --- Administration (registry_admin.cpp). Each write is one transaction: on error nothing changes.
 

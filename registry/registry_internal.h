@@ -26,7 +26,7 @@ struct Registry::Impl {
 namespace registry_internal {
 
 // The newest schema this code knows; schema.cpp holds the numbered migrations up to it.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // schema.cpp. Sets the connection's pragmas and brings the schema to kSchemaVersion: creates it in an
 // empty database (page size first, then WAL, then the tables), migrates an older one, and refuses a

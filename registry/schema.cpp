@@ -122,6 +122,22 @@ ALTER TABLE manifests ADD COLUMN kind TEXT NOT NULL DEFAULT 'model' CHECK (kind 
 ALTER TABLE manifests ADD COLUMN base TEXT NOT NULL DEFAULT '';
 ALTER TABLE manifest_bricks ADD COLUMN scale REAL;
 )sql"},
+    // Expert profiles (issue #7, registry/profiles.h): per layer and expert, how many tokens chose it
+    // and the gate mass it got over some token data, measured on one manifest (removed with it).
+    // `layers` is a JSON array of {layer, kind, counts, gate_mass}.
+    {4, R"sql(
+CREATE TABLE profiles (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  manifest_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,
+  data_path TEXT NOT NULL,
+  data_digest TEXT NOT NULL,
+  tokens INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  layers TEXT NOT NULL
+);
+CREATE INDEX profiles_manifest ON profiles (manifest_id);
+)sql"},
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
