@@ -70,6 +70,7 @@ Result<GenerateResult> Generate(Session& session, const std::vector<std::vector<
   for (size_t i = 0; i < B; ++i) {
     last[i] = samplers[i].Sample(logits.data() + i * static_cast<size_t>(cfg.vocab_size));
     res.generated[i].push_back(last[i]);
+    if (opts.on_token) opts.on_token(i, last[i]);
     const bool done = (opts.stop_at_eos && last[i] == cfg.eos_token_id) || opts.max_new_tokens == 1;
     if (!done) live.push_back(i);
   }
@@ -84,6 +85,7 @@ Result<GenerateResult> Generate(Session& session, const std::vector<std::vector<
       const size_t i = live[c];
       last[i] = samplers[i].Sample(logits.data() + c * static_cast<size_t>(cfg.vocab_size));
       res.generated[i].push_back(last[i]);
+      if (opts.on_token) opts.on_token(i, last[i]);
       ++res.decode_tokens;
         const bool done = (opts.stop_at_eos && last[i] == cfg.eos_token_id) ||
                         static_cast<int64_t>(res.generated[i].size()) >= opts.max_new_tokens;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "bricks/sampler.h"
@@ -15,6 +16,9 @@ struct GenerateOptions {
   int64_t max_new_tokens = 16;
   SamplingParams sampling;       // sequence i samples with seed sampling.seed + i
   bool stop_at_eos = true;       // stop a sequence after it emits cfg.eos_token_id
+  // Told about every token as soon as it is sampled (prompt index, token id), e.g. to stream text;
+  // on the calling thread, in generation order. Optional.
+  std::function<void(size_t prompt, int32_t token)> on_token;
 };
 
 struct GenerateResult {

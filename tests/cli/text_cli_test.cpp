@@ -1,0 +1,81 @@
+// Text in, text out (issue #7): `brick run --prompt TEXT --tokenizer PATH` encodes the prompt with the
+// tokenizer (the same ids `brick tokenize` gives), streams the generated text (exactly the --json
+// "text", which decodes the generated ids), and --prompt without a tokenizer is one usage line.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "brick_runner.h"
+#include "core/json.h"
+
+namespace brickrt {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CmdResult;
+
+class TextCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    // GPT-2's vocabulary: the model needs room for its 50257 ids.
+    ASSERT_EQ(Brick("make-test-model " + (dir_ / "m").string() + " --layers 2 --d-model 64 --vocab 50295").code, 0);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  CmdResult Brick(const std::string& args) { return testing::RunBrick(args, dir_ / "io"); }
+
+  fs::path dir_ = fs::temp_directory_path() / ("brick_text_cli_" + std::to_string(getpid()));
+  const std::string tokenizer_ = std::string(BRICK_SOURCE_DIR) + "/tests/reference/tokenizer";
+};
+
+TEST_F(TextCliTest, PromptIsEncodedAndTheTextStreamsAsJsonSaysIt) {
+  const std::string run = "run --checkpoint " + (dir_ / "m").string() + " --tokenizer " + tokenizer_ +
+                          " --prompt 'def fibonacci(n):' -n 12 --temp 0 --ignore-eos";
+  const CmdResult json = Brick(run + " --json");
+  ASSERT_EQ(json.code, 0) << json.err;
+  auto j = ParseJson(json.out);
+  ASSERT_TRUE(j.ok()) << json.out;
+  EXPECT_EQ(j->Find("prompt_text")->as_string(), "def fibonacci(n):");
+  const CmdResult ids = Brick("tokenize --tokenizer " + tokenizer_ + " --text 'def fibonacci(n):' --json");
+  ASSERT_EQ(ids.code, 0) << ids.err;
+  auto t = ParseJson(ids.out);
+  ASSERT_TRUE(t.ok()) << ids.out;
+  EXPECT_EQ(DumpJson(*j->Find("prompt")), DumpJson(*t->Find("ids")));
+  EXPECT_EQ(j->Find("generated")->as_array().size(), 12u);
+  const std::string text = j->Find("text")->as_string();
+  EXPECT_FALSE(text.empty());
+
+  const CmdResult streamed = Brick(run);
+  ASSERT_EQ(streamed.code, 0) << streamed.err;
+  EXPECT_EQ(streamed.out, text + "\n") << "the streamed text is the decoded generation";
+
+  // The generated ids decode to that text.
+  std::string list;
+  for (const JsonValue& id : j->Find("generated")->as_array()) list += (list.empty() ? "" : ",") + DumpJson(id);
+  const CmdResult decoded = Brick("tokenize --tokenizer " + tokenizer_ + " --decode " + list);
+  ASSERT_EQ(decoded.code, 0) << decoded.err;
+  EXPECT_NE(decoded.out.find(text), std::string::npos) << decoded.out;
+}
+
+TEST_F(TextCliTest, SeveralPromptsAndUsageErrors) {
+  const std::string model = "run --checkpoint " + (dir_ / "m").string();
+  const CmdResult two = Brick(model + " --tokenizer " + tokenizer_ + " --prompt 'héllo' --prompt '日本' -n 3 --temp 0");
+  ASSERT_EQ(two.code, 0) << two.err;
+  EXPECT_EQ(two.out.rfind("[0] ", 0), 0u) << two.out;
+  EXPECT_NE(two.out.find("\n[1] "), std::string::npos) << two.out;
+
+  const CmdResult no_tokenizer = Brick(model + " --prompt 'x' -n 2");
+  EXPECT_EQ(no_tokenizer.code, 2);
+  EXPECT_NE(no_tokenizer.err.find("--prompt needs a tokenizer"), std::string::npos) << no_tokenizer.err;
+  EXPECT_EQ(no_tokenizer.err.find('\n'), no_tokenizer.err.size() - 1) << no_tokenizer.err;
+  const CmdResult both = Brick(model + " --tokenizer " + tokenizer_ + " --prompt x --tokens 1,2");
+  EXPECT_EQ(both.code, 2);
+  EXPECT_NE(both.err.find("one of them"), std::string::npos) << both.err;
+  const CmdResult missing = Brick(model + " --tokenizer " + (dir_ / "nope").string() + " --prompt x");
+  EXPECT_EQ(missing.code, 2);
+}
+
+}  // namespace
+}  // namespace brickrt
