@@ -8,6 +8,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include "core/utf8.h"
+#include "node/aligned_frame.h"
 #include "schemas/serve_generated.h"
 
 namespace brickrt::serve {
@@ -70,12 +71,7 @@ class Frame {
                         std::to_string(limits.max_frame_bytes));
     }
     if (frame.size() < 8) return InvalidArgument("message of " + std::to_string(frame.size()) + " bytes is too short");
-    const auto* data = reinterpret_cast<const uint8_t*>(frame.data());
-    if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
-      copy_.resize((frame.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
-      std::memcpy(copy_.data(), frame.data(), frame.size());
-      data = reinterpret_cast<const uint8_t*>(copy_.data());
-    }
+    const uint8_t* data = aligned_.Align(frame);
     if (!flatbuffers::BufferHasIdentifier(data, fb::HeaderIdentifier())) {
       return InvalidArgument("not a brickrt serving message (no \"BRKS\" identifier)");
     }
@@ -92,7 +88,7 @@ class Frame {
   const fb::Header& header() const { return *header_; }
 
  private:
-  std::vector<uint64_t> copy_;
+  AlignedFrame aligned_;
   const fb::Header* header_ = nullptr;
 };
 

@@ -9,6 +9,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include "core/utf8.h"
+#include "node/aligned_frame.h"
 #include "schemas/wire_generated.h"
 
 namespace brickrt::wire {
@@ -108,12 +109,7 @@ class HeaderFrame {
     if (frame.size() < 8) {
       return InvalidArgument("header frame of " + std::to_string(frame.size()) + " bytes is too short");
     }
-    const auto* data = reinterpret_cast<const uint8_t*>(frame.data());
-    if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
-      copy_.resize((frame.size() + sizeof(uint64_t) - 1) / sizeof(uint64_t));
-      std::memcpy(copy_.data(), frame.data(), frame.size());
-      data = reinterpret_cast<const uint8_t*>(copy_.data());
-    }
+    const uint8_t* data = aligned_.Align(frame);
     if (!flatbuffers::BufferHasIdentifier(data, fb::HeaderIdentifier())) {
       return InvalidArgument("header frame is not a brickrt message (no \"BRKW\" identifier)");
     }
@@ -135,7 +131,7 @@ class HeaderFrame {
   const fb::Header& header() const { return *header_; }
 
  private:
-  std::vector<uint64_t> copy_;
+  AlignedFrame aligned_;
   const fb::Header* header_ = nullptr;
 };
 

@@ -22,6 +22,7 @@
 #include "node/coordinator.h"
 #include "node/serve_client.h"
 #include "node/submodel.h"
+#include "serve_test_util.h"
 #include "registry/test_model.h"
 // Frames the encoder never writes (a body type without its table) are built with the generated code.
 #include "schemas/serve_generated.h"
@@ -30,6 +31,7 @@ namespace brickrt {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::Request;
 constexpr uint64_t kProbeBase = 0xb0b0000000000000ull;  // request ids of the probes that delimit replies
 
 // A client that sends whatever it is given: a DEALER, so the coordinator's ROUTER sees [identity,
@@ -188,17 +190,7 @@ class CoordinatorBadInputTest : public ::testing::Test {
     ASSERT_TRUE(reg.ok()) << reg.status().ToString();
     reg_ = std::move(reg).value();
     // One model only: no swap request of the flood can name anything that loads.
-    TestModelOptions o;
-    o.layers = 2;
-    o.d_model = 64;
-    o.ffd_hidden = 96;
-    o.gating_size = 32;
-    o.vocab = 257;
-    o.attn_experts = 4;
-    o.mlp_experts = 6;
-    o.dtype = DType::kF32;
-    o.seed = 5;
-    auto made = MakeRandomModel(o);
+    auto made = MakeRandomModel(testing::SmallServedModel(5));
     ASSERT_TRUE(made.ok());
     ASSERT_TRUE(reg_->Import("m", made->first, made->second, Visibility::kShared, "t").ok());
   }
@@ -228,33 +220,8 @@ class CoordinatorBadInputTest : public ::testing::Test {
     return std::move(client).value();
   }
 
-  static serve::GenerateRequest Request(std::vector<int32_t> prompt, uint32_t n, float temperature = 0,
-                                        uint64_t seed = 0) {
-    serve::GenerateRequest r;
-    r.prompt = std::move(prompt);
-    r.max_new_tokens = n;
-    r.temperature = temperature;
-    r.seed = seed;
-    r.stop_at_eos = false;
-    return r;
-  }
-
   // What m@1 generates for r on its own: one sequence, in process.
-  std::vector<int32_t> Alone(const serve::GenerateRequest& r) {
-    auto m = reg_->ResolveModel("m@1");
-    EXPECT_TRUE(m.ok());
-    auto loaded = LoadManifestModel(*reg_, *m);
-    EXPECT_TRUE(loaded.ok());
-    Session s(loaded->model, SessionOptions{1, 2048, 2048}, nullptr);
-    GenerateOptions go;
-    go.max_new_tokens = r.max_new_tokens;
-    go.sampling.temperature = r.temperature;
-    go.sampling.seed = r.seed;
-    go.stop_at_eos = false;
-    auto g = Generate(s, {r.prompt}, go);
-    EXPECT_TRUE(g.ok()) << g.status().ToString();
-    return g.ok() ? g->generated[0] : std::vector<int32_t>{};
-  }
+  std::vector<int32_t> Alone(const serve::GenerateRequest& r) { return testing::GenerateAlone(*reg_, "m@1", r); }
 
   // Waits until nothing runs or waits on the coordinator.
   void ExpectDrained(ServeClient& client) {

@@ -14,12 +14,14 @@
 #include "node/serve_client.h"
 #include "node/submodel.h"
 #include "registry/test_model.h"
+#include "serve_test_util.h"
 #include "tests/registry/registry_test_util.h"
 
 namespace brickrt {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::Request;
 
 class CoordinatorTest : public ::testing::Test {
  protected:
@@ -29,7 +31,7 @@ class CoordinatorTest : public ::testing::Test {
     ASSERT_TRUE(reg.ok()) << reg.status().ToString();
     reg_ = std::move(reg).value();
     for (uint64_t seed : {5, 6}) {  // m@1, m@2: every brick differs
-      auto made = MakeRandomModel(Options(seed));
+      auto made = MakeRandomModel(testing::SmallServedModel(seed));
       ASSERT_TRUE(made.ok());
       ASSERT_TRUE(reg_->Import("m", made->first, made->second, Visibility::kShared, "t").ok());
     }
@@ -37,20 +39,6 @@ class CoordinatorTest : public ::testing::Test {
   void TearDown() override {
     reg_.reset();
     for (const char* suffix : {"", "-wal", "-shm"}) std::remove((path_ + suffix).c_str());
-  }
-
-  static TestModelOptions Options(uint64_t seed) {
-    TestModelOptions o;
-    o.layers = 2;
-    o.d_model = 64;
-    o.ffd_hidden = 96;
-    o.gating_size = 32;
-    o.vocab = 257;
-    o.attn_experts = 4;
-    o.mlp_experts = 6;
-    o.dtype = DType::kF32;
-    o.seed = seed;
-    return o;
   }
 
   std::unique_ptr<Coordinator> Start(const std::string& model, int max_batch = 4, int64_t max_context = 256) {
@@ -72,32 +60,8 @@ class CoordinatorTest : public ::testing::Test {
     return std::move(client).value();
   }
 
-  static serve::GenerateRequest Request(std::vector<int32_t> prompt, uint32_t n, float temperature = 0,
-                                        uint64_t seed = 0) {
-    serve::GenerateRequest r;
-    r.prompt = std::move(prompt);
-    r.max_new_tokens = n;
-    r.temperature = temperature;
-    r.seed = seed;
-    r.stop_at_eos = false;
-    return r;
-  }
-
-  // What manifest `ref` generates for r on its own: one sequence, in process.
   std::vector<int32_t> Alone(const std::string& ref, const serve::GenerateRequest& r) {
-    auto m = reg_->ResolveModel(ref);
-    EXPECT_TRUE(m.ok());
-    auto loaded = LoadManifestModel(*reg_, *m);
-    EXPECT_TRUE(loaded.ok());
-    Session s(loaded->model, SessionOptions{1, 2048, 2048}, nullptr);
-    GenerateOptions go;
-    go.max_new_tokens = r.max_new_tokens;
-    go.sampling.temperature = r.temperature;
-    go.sampling.seed = r.seed;
-    go.stop_at_eos = false;
-    auto g = Generate(s, {r.prompt}, go);
-    EXPECT_TRUE(g.ok()) << g.status().ToString();
-    return g.ok() ? g->generated[0] : std::vector<int32_t>{};
+    return testing::GenerateAlone(*reg_, ref, r);
   }
 
   std::string path_;
@@ -188,7 +152,7 @@ TEST_F(CoordinatorTest, AFailedSwapKeepsTheOldManifestServingAndSaysWhy) {
   EXPECT_EQ(r->manifest, "m@1");
 
   // m@3: m@1 with one expert at a new version whose stored payload is damaged.
-  auto made = MakeRandomModel(Options(5));
+  auto made = MakeRandomModel(testing::SmallServedModel(5));
   ASSERT_TRUE(made.ok());
   for (BrickData& b : made->second) {
     if (b.Name() == "L0.mlp.E1") b.tensors[0].second.mutable_data_as<float>()[0] += 1.0f;

@@ -18,25 +18,12 @@
 #include "node/submodel.h"
 #include "registry/grow.h"
 #include "registry/test_model.h"
+#include "serve_test_util.h"
 
 namespace brickrt {
 namespace {
 
 using std::chrono::milliseconds;
-
-TestModelOptions Options(uint64_t seed) {
-  TestModelOptions o;
-  o.layers = 2;
-  o.d_model = 64;
-  o.ffd_hidden = 96;
-  o.gating_size = 32;
-  o.vocab = 257;
-  o.attn_experts = 4;
-  o.mlp_experts = 6;
-  o.dtype = DType::kBF16;
-  o.seed = seed;
-  return o;
-}
 
 class SwapStormTest : public ::testing::Test {
  protected:
@@ -45,8 +32,8 @@ class SwapStormTest : public ::testing::Test {
     auto reg = Registry::Open(path_);
     ASSERT_TRUE(reg.ok()) << reg.status().ToString();
     reg_ = std::move(reg).value();
-    auto v1 = MakeRandomModel(Options(5));
-    auto v2 = MakeRandomModel(Options(6));
+    auto v1 = MakeRandomModel(testing::SmallServedModel(5, DType::kBF16));
+    auto v2 = MakeRandomModel(testing::SmallServedModel(6, DType::kBF16));
     ASSERT_TRUE(v1.ok() && v2.ok());
     ASSERT_TRUE(reg_->Import("m", v1->first, v1->second, Visibility::kShared, "v1").ok());  // m@1
     ASSERT_TRUE(reg_->Import("m", v2->first, v2->second, Visibility::kShared, "v2").ok());  // m@2: all new
@@ -87,19 +74,7 @@ class SwapStormTest : public ::testing::Test {
   }
 
   std::vector<int32_t> Alone(const std::string& ref, const serve::GenerateRequest& r) {
-    auto m = reg_->ResolveModel(ref);
-    EXPECT_TRUE(m.ok()) << ref;
-    auto loaded = LoadManifestModel(*reg_, *m);
-    EXPECT_TRUE(loaded.ok());
-    Session s(loaded->model, SessionOptions{1, 128, 128}, nullptr);
-    GenerateOptions go;
-    go.max_new_tokens = r.max_new_tokens;
-    go.sampling.temperature = r.temperature;
-    go.sampling.seed = r.seed;
-    go.stop_at_eos = false;
-    auto g = Generate(s, {r.prompt}, go);
-    EXPECT_TRUE(g.ok()) << g.status().ToString();
-    return g.ok() ? g->generated[0] : std::vector<int32_t>{};
+    return testing::GenerateAlone(*reg_, ref, r);
   }
 
   std::string path_;
