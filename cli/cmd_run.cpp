@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/registry_access.h"
+#include "cli/model_source.h"
 #include "cli/run_args.h"
 #include "cli/trace_writer.h"
 #include "core/json.h"
@@ -40,9 +41,8 @@ Status DumpLogits(Session& session, const std::vector<int32_t>& prompt, const st
   return WriteNpyF32(path, logits.data(), {T, V});
 }
 
-// Loads the model from a checkpoint directory or from the registry; *manifest gets NAME@VERSION for
-// a registry model. A spec with a `placement:` section also connects to its nodes (*split).
-// *records gets the brick records of a registry model (for the trace's digests).
+}  // namespace
+
 Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs& r, std::string* manifest,
                                                std::unique_ptr<SplitPlan>* split, std::vector<BrickRecord>* records) {
   const bool tty = isatty(STDERR_FILENO) != 0;  // progress lines only for a person watching
@@ -79,6 +79,8 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
   BRICK_ASSIGN_OR_RETURN(*records, reg->ManifestBricks(m));
   return loaded.model;
 }
+
+namespace {
 
 // --server: each prompt is one generate request to the coordinator, all sent at once (so they share
 // its batched steps); the replies say which manifest generated them.

@@ -7,6 +7,7 @@
 namespace brickrt::cli {
 
 int RunCommand(const std::vector<std::string>& args);
+int ChatCommand(const std::vector<std::string>& args);
 int MakeTestModelCommand(const std::vector<std::string>& args);
 int MakeTestLoraCommand(const std::vector<std::string>& args);
 int ImportCommand(const std::vector<std::string>& args);

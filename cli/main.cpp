@@ -17,6 +17,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"run", brickrt::cli::RunCommand, "generate tokens from a registry model or a checkpoint directory"},
+    {"chat", brickrt::cli::ChatCommand, "an interactive conversation: lines in, streamed text out (needs a tokenizer)"},
     {"import", brickrt::cli::ImportCommand, "import an HF checkpoint as versioned bricks + a model manifest"},
     {"import-lora", brickrt::cli::ImportLoraCommand, "import a PEFT LoRA adapter as a plugin for a registry model"},
     {"serve", brickrt::cli::ServeCommand, "run a node from its config: a brick node, or a coordinator serving a model"},

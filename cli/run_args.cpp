@@ -92,16 +92,9 @@ void PrintResult(const RunArgs& r, const GenerateResult& g, double load_seconds,
       decode_tps, static_cast<double>(ResidentAnonBytes()) / (1 << 20));
 }
 
-Result<RunArgs> ReadArgs(const ArgParser& a) {
-  RunArgs r;
-  r.checkpoint = a.Get("checkpoint");
-  r.server = a.Get("server");
-  BRICK_ASSIGN_OR_RETURN(r.timeout_ms, a.GetInt("timeout-ms", 60000));
-  if (r.timeout_ms < 1) return InvalidArgument("--timeout-ms must be >= 1");
-  if (!r.server.empty() && (a.GetPositional(0) || !r.checkpoint.empty() || a.Has("trace") || a.Has("dump-logits"))) {
-    return InvalidArgument(
-        "--server runs on the coordinator's model: give no MODEL, --checkpoint, --trace or --dump-logits with it");
-  }
+Status ReadModelSource(const ArgParser& a, RunArgs* out) {
+  RunArgs& r = *out;
+  if (r.checkpoint.empty()) r.checkpoint = a.Get("checkpoint");
   if (const auto source = a.GetPositional(0)) {
     if (!r.checkpoint.empty()) return InvalidArgument("give either MODEL or --checkpoint DIR, not both");
     // A directory is a checkpoint, a file a submodel spec; anything else is a registry reference
@@ -122,6 +115,20 @@ Result<RunArgs> ReadArgs(const ArgParser& a) {
         "say what to run: a registry model (brick run NAME[:TAG|@VERSION]), a submodel spec (brick run SPEC.yaml), "
         "--checkpoint DIR or --server ENDPOINT");
   }
+  return Status::Ok();
+}
+
+Result<RunArgs> ReadArgs(const ArgParser& a) {
+  RunArgs r;
+  r.checkpoint = a.Get("checkpoint");
+  r.server = a.Get("server");
+  BRICK_ASSIGN_OR_RETURN(r.timeout_ms, a.GetInt("timeout-ms", 60000));
+  if (r.timeout_ms < 1) return InvalidArgument("--timeout-ms must be >= 1");
+  if (!r.server.empty() && (a.GetPositional(0) || !r.checkpoint.empty() || a.Has("trace") || a.Has("dump-logits"))) {
+    return InvalidArgument(
+        "--server runs on the coordinator's model: give no MODEL, --checkpoint, --trace or --dump-logits with it");
+  }
+  BRICK_RETURN_IF_ERROR(ReadModelSource(a, &r));
   const auto token_lists = a.GetAll("tokens");
   r.prompt_texts = a.GetAll("prompt");
   if (token_lists.empty() == r.prompt_texts.empty())

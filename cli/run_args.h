@@ -34,6 +34,10 @@ struct RunArgs {
 // The options of brick run, checked (usage errors are InvalidArgument).
 Result<RunArgs> ReadArgs(const ArgParser& a);
 
+// Just what to run: MODEL (a checkpoint directory, a spec file or a registry reference), --checkpoint
+// or --server, into out->checkpoint / spec / model_ref / server (brick chat uses it too).
+Status ReadModelSource(const ArgParser& a, RunArgs* out);
+
 // Declares the options ReadArgs reads.
 void AddRunOptions(ArgParser& a);
 

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "brick_runner.h"
 #include "core/json.h"
@@ -75,6 +78,41 @@ TEST_F(TextCliTest, SeveralPromptsAndUsageErrors) {
   EXPECT_NE(both.err.find("one of them"), std::string::npos) << both.err;
   const CmdResult missing = Brick(model + " --tokenizer " + (dir_ / "nope").string() + " --prompt x");
   EXPECT_EQ(missing.code, 2);
+}
+
+// brick chat keeps the conversation in the KV cache: turn 2's tokens are what brick run generates
+// from the whole history (turn 1's prompt and answer, then turn 2's prompt).
+TEST_F(TextCliTest, ChatContinuesTheConversationItHolds) {
+  std::ofstream(dir_ / "turns.txt") << "hello there\nwhat is 2+2?\n";
+  const CmdResult chat = Brick("chat --checkpoint " + (dir_ / "m").string() + " --tokenizer " + tokenizer_ +
+                               " -n 6 --temp 0 --json < " + (dir_ / "turns.txt").string());
+  ASSERT_EQ(chat.code, 0) << chat.err;
+  std::istringstream lines(chat.out);
+  std::vector<JsonValue> turns;
+  for (std::string line; std::getline(lines, line);) {
+    auto j = ParseJson(line);
+    ASSERT_TRUE(j.ok()) << line;
+    turns.push_back(*j);
+  }
+  ASSERT_EQ(turns.size(), 2u);
+  std::string history;
+  for (const JsonValue& t : turns) {
+    EXPECT_EQ(t.Find("generated")->as_array().size(), 6u);
+  }
+  for (const char* field : {"prompt", "generated"}) {
+    for (const JsonValue& id : turns[0].Find(field)->as_array()) history += (history.empty() ? "" : ",") + DumpJson(id);
+  }
+  for (const JsonValue& id : turns[1].Find("prompt")->as_array()) history += "," + DumpJson(id);
+  const CmdResult run = Brick("run --checkpoint " + (dir_ / "m").string() + " --tokens " + history +
+                              " -n 6 --temp 0 --ignore-eos --json");
+  ASSERT_EQ(run.code, 0) << run.err;
+  auto j = ParseJson(run.out);
+  ASSERT_TRUE(j.ok()) << run.out;
+  EXPECT_EQ(DumpJson(*j->Find("generated")), DumpJson(*turns[1].Find("generated")));
+
+  const CmdResult no_tokenizer = Brick("chat --checkpoint " + (dir_ / "m").string() + " < /dev/null");
+  EXPECT_EQ(no_tokenizer.code, 2);
+  EXPECT_NE(no_tokenizer.err.find("--tokenizer PATH is required"), std::string::npos) << no_tokenizer.err;
 }
 
 }  // namespace
