@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "registry/profiles.h"
+#include "registry/tokenizer_files.h"
 
 namespace brickrt {
 
@@ -64,6 +65,15 @@ struct BrickRecord {
   std::string RelativeName() const;
 };
 
+// One file of a model's tokenizer, stored as a content-addressed blob like a brick payload (schema v5).
+struct TokenizerFileRecord {
+  std::string name;    // "tokenizer.json", "vocab.json", ... (TokenizerFileNames())
+  std::string digest;  // SHA-256 hex of the file's bytes = the blob's key
+  int64_t bytes = 0;
+
+  bool operator==(const TokenizerFileRecord&) const = default;
+};
+
 struct ManifestRecord {
   int64_t id = 0;
   std::string name;
@@ -77,6 +87,9 @@ struct ManifestRecord {
   std::string base;  // a submodel or plugin: the manifest ref it was made from ("molm-350m@1"); else empty
   // A submodel's lora bricks (ids in brick_ids) -> the scale each is applied with on the fly.
   std::map<int64_t, double> plugin_scales;
+  // The model's tokenizer files, by name; empty: the model has no tokenizer. Imported with the
+  // checkpoint; a submodel, grown or pruned model references its base's.
+  std::vector<TokenizerFileRecord> tokenizer;
 
   std::string Ref() const;  // "name@version"
 };
@@ -188,7 +201,9 @@ class Registry {
   // version of that name has the same digest, tensor layout and visibility it is reused; otherwise a
   // new version (parent = the previous latest) and, if no blob with that digest exists, a new blob
   // (written in chunks with incremental blob I/O). A new manifest version only if the config or the
-  // ordered brick list differs from the latest manifest of that name. An "import" event is logged.
+  // ordered brick list (or the tokenizer) differs from the latest manifest of that name. An "import"
+  // event is logged. tokenizer: the model's tokenizer files (ReadTokenizerFiles), checked by the
+  // caller with BuildTokenizer; stored as blobs (deduplicated by digest) referenced from the manifest.
   // Repair: every already-stored payload the import would reuse is hashed first (outside the write
   // lock); one that fails its digest is rewritten from the imported bytes, so "re-import the model"
   // fixes what `brick verify` reports. Costs one read of the reused payloads on a re-import.
@@ -196,7 +211,8 @@ class Registry {
   // two bricks with one name), OutOfRange (a payload beyond SQLite's blob limit), IoError (read-only
   // registry, disk full), Unavailable (another writer holds the lock beyond the busy timeout).
   Result<ImportResult> Import(const std::string& model_name, const ModelConfig& cfg,
-                              const std::vector<BrickData>& bricks, Visibility visibility, const std::string& source);
+                              const std::vector<BrickData>& bricks, Visibility visibility, const std::string& source,
+                              const TokenizerFiles& tokenizer = {});
 
   // Imports a plugin: lora bricks (kind kLora, each with a target) made for the model manifest `base`,
   // stored as plugin_name + "/" + target, versioned and deduplicated like Import, under a manifest of
@@ -208,7 +224,8 @@ class Registry {
                                     const std::string& source);
   // Stores a composed submodel as a new manifest version of draft.name (none when nothing changed),
   // writing the derived bricks (a new version of draft.name + "/" + Name() unless its latest version
-  // holds the same payload) in one transaction, and logs a "compose" event. Errors: InvalidArgument
+  // holds the same payload) in one transaction, and logs a "compose" event. The new manifest
+  // references the tokenizer of draft.base (when it resolves and has one). Errors: InvalidArgument
   // for a bad name, a name that is the base model's own or already a plugin or an imported model,
   // an unknown brick id; as Import otherwise. Nothing is written on error.
   Result<ImportResult> SaveManifest(const ManifestDraft& draft);
@@ -240,6 +257,12 @@ class Registry {
   Result<std::vector<BrickData>> LoadBricks(const ManifestRecord& manifest) const;
   // The given bricks, in order, with the same sharing (a submodel loads only the bricks it keeps).
   Result<std::vector<BrickData>> LoadBricks(const std::vector<BrickRecord>& records) const;
+  // The manifest's tokenizer files, each checked against its SHA-256 digest and CRC-32C (they are
+  // small); empty when the model has none. Errors: Corrupt "model NAME@V: tokenizer file F: ..." for
+  // a missing or damaged blob.
+  Result<TokenizerFiles> LoadTokenizerFiles(const ManifestRecord& manifest) const;
+  // The model's tokenizer built from those files (BuildTokenizer), or nullopt when it has none.
+  Result<std::optional<Tokenizer>> LoadTokenizer(const ManifestRecord& manifest) const;
   // Recomputes the SHA-256 digest (and the CRC-32C) of one brick's stored payload without keeping it:
   // OK, or the kCorrupt error LoadBrick would return. For `brick verify`.
   Status VerifyBrick(const BrickRecord& brick) const;
@@ -283,6 +306,7 @@ class Registry {
   // Writes the manifest's model to dir in HF layout (config.json + model.safetensors or shards), each
   // payload checked as LoadBricks checks it; tensors are byte-identical to the imported checkpoint. The dead
   // attn.mask / attn.cum_weight buffers are not written (their size is not stored; HF rebuilds them).
+  // The model's tokenizer files (if any) are written next to config.json.
   // A submodel is written as the plain model it runs: removed experts deleted, the rest renumbered,
   // routers without their rows (CompactRemovedExperts). Refused for a plugin and for a submodel that
   // attaches loras on the fly (save it with `merge: true` first).

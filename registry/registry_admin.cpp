@@ -193,7 +193,8 @@ Result<GcResult> Registry::CollectGarbage(bool vacuum) {
   {
     BRICK_ASSIGN_OR_RETURN(sqlite::Transaction tx, sqlite::Transaction::Begin(db));
     BRICK_ASSIGN_OR_RETURN(res.db_bytes_before, DbBytes(db));
-    constexpr const char* kOrphans = " FROM blobs WHERE digest NOT IN (SELECT digest FROM bricks)";
+    constexpr const char* kOrphans =
+        " FROM blobs WHERE digest NOT IN (SELECT digest FROM bricks UNION SELECT digest FROM tokenizer_files)";
     BRICK_ASSIGN_OR_RETURN(res.blobs, db.QueryInt((std::string("SELECT count(*)") + kOrphans).c_str()));
     BRICK_ASSIGN_OR_RETURN(res.bytes, db.QueryInt((std::string("SELECT coalesce(sum(size), 0)") + kOrphans).c_str()));
     BRICK_RETURN_IF_ERROR(db.Exec((std::string("DELETE") + kOrphans).c_str()));
@@ -280,6 +281,7 @@ Status Registry::ExportModel(const ManifestRecord& manifest, const std::string& 
       return InvalidArgument("export target " + dir + " is not empty; choose a new or empty directory");
   }
   BRICK_ASSIGN_OR_RETURN(std::vector<BrickData> loaded, LoadBricks(records));
+  BRICK_ASSIGN_OR_RETURN(TokenizerFiles tokenizer, LoadTokenizerFiles(manifest));
   // A submodel's removed experts are dropped for real: the checkpoint has fewer experts per layer.
   auto compact = CompactRemovedExperts(manifest.config, std::move(loaded));
   if (!compact.ok()) return compact.status().WithContext("exporting model " + manifest.Ref());
@@ -288,6 +290,8 @@ Status Registry::ExportModel(const ManifestRecord& manifest, const std::string& 
   wo.max_shard_bytes = opts.max_shard_bytes;
   wo.write_dead_buffers = false;
   Status st = WriteHfCheckpoint(dir, cfg, bricks, wo);
+  // The tokenizer's files go next to config.json, as the checkpoint had them.
+  if (st.ok()) st = WriteTokenizerFiles(dir, tokenizer);
   if (!st.ok()) return st.WithContext("exporting model " + manifest.Ref());
   return Status::Ok();
 }

@@ -21,7 +21,7 @@ struct ImportTarget {
 
 Result<ImportResult> ImportManifest(const sqlite::Db& db, const ImportTarget& target, const ModelConfig& cfg,
                                     const std::vector<BrickData>& bricks, Visibility visibility,
-                                    const std::string& source) {
+                                    const std::string& source, const TokenizerFiles& tokenizer) {
   std::vector<const BrickData*> ptrs;
   for (const BrickData& b : bricks) ptrs.push_back(&b);
   BRICK_ASSIGN_OR_RETURN(std::vector<PreparedBrick> prepared, PrepareBricks(target.name, ptrs, db.MaxBlobBytes()));
@@ -38,7 +38,10 @@ Result<ImportResult> ImportManifest(const sqlite::Db& db, const ImportTarget& ta
   ImportResult res;
   BRICK_ASSIGN_OR_RETURN(sqlite::Transaction tx, sqlite::Transaction::Begin(db));
   const std::string now = NowUtc();
-  ManifestContent content{target.kind, target.base, ConfigToJson(cfg), {}, {}};
+  ManifestContent content{target.kind, target.base, ConfigToJson(cfg), {}, {}, {}};
+  int64_t tokenizer_bytes = 0;
+  BRICK_ASSIGN_OR_RETURN(content.tokenizer, StoreTokenizerFiles(db, tokenizer, &tokenizer_bytes));
+  res.new_blob_bytes += tokenizer_bytes;
   for (const PreparedBrick& p : prepared) {
     int64_t written = 0;
     const bool repair = damaged.erase(p.digest) != 0;  // once per digest
@@ -77,6 +80,7 @@ Result<ImportResult> ImportManifest(const sqlite::Db& db, const ImportTarget& ta
   detail.Set("reused_bricks", JsonValue::Int(res.reused_bricks));
   detail.Set("new_blob_bytes", JsonValue::Int(res.new_blob_bytes));
   detail.Set("repaired_blobs", JsonValue::Int(res.repaired_blobs));
+  detail.Set("tokenizer_files", JsonValue::Int(static_cast<int64_t>(content.tokenizer.size())));
   BRICK_RETURN_IF_ERROR(LogEvent(db, "import", res.manifest.Ref(), DumpJson(detail)));
   BRICK_RETURN_IF_ERROR(tx.Commit());
   return res;
@@ -103,7 +107,7 @@ Status CheckKindFree(const Registry& reg, const std::string& name, ManifestKind 
 
 Result<ImportResult> Registry::Import(const std::string& model_name, const ModelConfig& cfg,
                                       const std::vector<BrickData>& bricks, Visibility visibility,
-                                      const std::string& source) {
+                                      const std::string& source, const TokenizerFiles& tokenizer) {
   BRICK_RETURN_IF_ERROR(CheckName(model_name, "model name"));
   if (bricks.empty()) return InvalidArgument("model " + model_name + ": nothing to import (no bricks)");
   for (const BrickData& b : bricks) {
@@ -111,7 +115,7 @@ Result<ImportResult> Registry::Import(const std::string& model_name, const Model
       return InvalidArgument("model " + model_name + ": lora brick " + b.Name() + " belongs in a plugin import");
   }
   BRICK_RETURN_IF_ERROR(CheckKindFree(*this, model_name, ManifestKind::kModel));
-  return ImportManifest(impl_->db, {model_name, ManifestKind::kModel, ""}, cfg, bricks, visibility, source);
+  return ImportManifest(impl_->db, {model_name, ManifestKind::kModel, ""}, cfg, bricks, visibility, source, tokenizer);
 }
 
 Result<ImportResult> Registry::ImportPlugin(const std::string& plugin_name, const ManifestRecord& base,
@@ -126,7 +130,7 @@ Result<ImportResult> Registry::ImportPlugin(const std::string& plugin_name, cons
   }
   BRICK_RETURN_IF_ERROR(CheckKindFree(*this, plugin_name, ManifestKind::kPlugin));
   return ImportManifest(impl_->db, {plugin_name, ManifestKind::kPlugin, base.Ref()}, base.config, bricks, visibility,
-                        source);
+                        source, /*tokenizer=*/{});
 }
 
 }  // namespace brickrt

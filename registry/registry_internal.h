@@ -26,7 +26,7 @@ struct Registry::Impl {
 namespace registry_internal {
 
 // The newest schema this code knows; schema.cpp holds the numbered migrations up to it.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // schema.cpp. Sets the connection's pragmas and brings the schema to kSchemaVersion: creates it in an
 // empty database (page size first, then WAL, then the tables), migrates an older one, and refuses a
@@ -81,6 +81,14 @@ bool SameLayout(const BrickRecord& rec, const BrickData& b);
 // Makes the blob row for p.digest hold p's payload: inserts it when absent, rewrites it in place when
 // `repair` (its stored bytes failed the digest), else leaves it. *written receives the bytes written.
 Status EnsureBlob(const sqlite::Db& db, const PreparedBrick& p, bool repair, int64_t* written);
+// The same for any payload given as consecutive byte ranges (EnsureBlob's tensors, a tokenizer file).
+struct BlobPayload {
+  std::string digest;
+  uint32_t crc32c = 0;
+  int64_t bytes = 0;
+  std::vector<std::pair<const uint8_t*, int64_t>> parts;  // concatenated in order = the payload
+};
+Status EnsureBlobPayload(const sqlite::Db& db, const BlobPayload& p, bool repair, int64_t* written);
 struct NewBrickRow {
   int64_t version = 1;
   std::optional<int64_t> parent_id;  // lineage: the previous version, or the brick it was derived from
@@ -96,12 +104,21 @@ struct ManifestContent {
   std::string config_json;  // ConfigToJson
   std::vector<int64_t> brick_ids;
   std::map<int64_t, double> plugin_scales;
+  std::vector<TokenizerFileRecord> tokenizer;  // blobs already stored (StoreTokenizerFiles)
 };
 // Makes `content` the latest version of manifest `name`: reuses the latest version when it already
 // has this content (a re-import or re-save that changes nothing adds none), else inserts a new one.
 // Sets res->manifest and res->new_manifest.
 Status StoreManifest(const sqlite::Db& db, const std::string& name, const ManifestContent& content,
                      const std::string& source, const std::string& now, ImportResult* res);
+
+// registry_tokenizer.cpp. Stores each tokenizer file as a blob (SHA-256 digest, CRC-32C; an existing
+// blob with that digest is re-hashed and rewritten when damaged) and returns the records a manifest
+// references. Inside the caller's transaction.
+Result<std::vector<TokenizerFileRecord>> StoreTokenizerFiles(const sqlite::Db& db, const TokenizerFiles& files,
+                                                             int64_t* written);
+// The tokenizer rows of manifest id, by name.
+Result<std::vector<TokenizerFileRecord>> ReadTokenizerRows(const sqlite::Db& db, int64_t manifest_id);
 
 // Appends one row to the event log (inside the caller's transaction when there is one).
 Status LogEvent(const sqlite::Db& db, std::string_view kind, std::string_view subject, std::string_view detail);

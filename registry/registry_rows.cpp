@@ -289,6 +289,7 @@ Result<ManifestRecord> ReadManifestById(const sqlite::Db& db, int64_t id) {
     if (!more) break;
     m.tags.push_back(tags.Text(0));
   }
+  BRICK_ASSIGN_OR_RETURN(m.tokenizer, ReadTokenizerRows(db, id));
   return m;
 }
 

@@ -40,11 +40,21 @@ Result<ImportResult> Registry::SaveManifest(const ManifestDraft& draft) {
   for (const ManifestDraft::Entry& e : draft.entries)
     if (e.data != nullptr) derived.push_back(e.data);
   BRICK_ASSIGN_OR_RETURN(std::vector<PreparedBrick> prepared, PrepareBricks(draft.name, derived, db.MaxBlobBytes()));
+  // A submodel, grown or pruned model reads text as its base does: it references the base's tokenizer.
+  std::vector<TokenizerFileRecord> tokenizer;
+  if (!draft.base.empty()) {
+    auto base = ResolveModel(draft.base);
+    if (base.ok()) {
+      tokenizer = base->tokenizer;
+    } else if (base.status().code() != StatusCode::kNotFound) {
+      return base.status();
+    }
+  }
 
   ImportResult res;
   BRICK_ASSIGN_OR_RETURN(sqlite::Transaction tx, sqlite::Transaction::Begin(db));
   const std::string now = NowUtc();
-  ManifestContent content{ManifestKind::kModel, draft.base, ConfigToJson(draft.config), {}, {}};
+  ManifestContent content{ManifestKind::kModel, draft.base, ConfigToJson(draft.config), {}, {}, std::move(tokenizer)};
   size_t next_derived = 0;
   for (const ManifestDraft::Entry& e : draft.entries) {
     int64_t id = e.brick_id;

@@ -53,12 +53,19 @@ bool SameLayout(const BrickRecord& rec, const BrickData& b) {
 // Makes the blob row for p.digest hold p's payload: inserts it when absent, rewrites it in place when
 // `repair` (its stored bytes failed the digest), else leaves it. *written receives the bytes written.
 Status EnsureBlob(const sqlite::Db& db, const PreparedBrick& p, bool repair, int64_t* written) {
+  BlobPayload payload{p.digest, p.crc32c, p.bytes, {}};
+  for (const auto& [tname, t] : p.data->tensors)
+    payload.parts.emplace_back(static_cast<const uint8_t*>(t.data()), static_cast<int64_t>(t.nbytes()));
+  return EnsureBlobPayload(db, payload, repair, written);
+}
+
+Status EnsureBlobPayload(const sqlite::Db& db, const BlobPayload& p, bool repair, int64_t* written) {
   *written = 0;
   BRICK_ASSIGN_OR_RETURN(sqlite::Stmt find, db.Prepare("SELECT id FROM blobs WHERE digest = ?"));
   find.Bind(1, p.digest);
   BRICK_ASSIGN_OR_RETURN(bool exists, find.Step());
   if (exists && !repair) return Status::Ok();
-  // zeroblob reserves the row's pages; the payload is then streamed in tensor by tensor with
+  // zeroblob reserves the row's pages; the payload is then streamed in part by part with
   // incremental blob I/O, so no concatenated copy of the payload is ever built in memory.
   int64_t id = exists ? find.Int64(0) : 0;
   if (exists) {
@@ -74,9 +81,7 @@ Status EnsureBlob(const sqlite::Db& db, const PreparedBrick& p, bool repair, int
   BRICK_ASSIGN_OR_RETURN(sqlite::Blob blob, sqlite::Blob::Open(db, "blobs", "data", id, /*writable=*/true));
   constexpr int64_t kChunk = int64_t{8} << 20;  // bounds how much one write call holds up the page cache
   int64_t offset = 0;
-  for (const auto& [tname, t] : p.data->tensors) {
-    const auto* src = static_cast<const uint8_t*>(t.data());
-    const int64_t n = static_cast<int64_t>(t.nbytes());
+  for (const auto& [src, n] : p.parts) {
     for (int64_t done = 0; done < n; done += kChunk) {
       BRICK_RETURN_IF_ERROR(blob.Write(src + done, std::min(kChunk, n - done), offset + done));
     }
@@ -136,7 +141,7 @@ Result<std::optional<int64_t>> SameLatestManifest(const sqlite::Db& db, const st
   // Compare configs through one serializer, so a stored config written by older code with a different
   // key order or spelling still compares equal when its values are.
   if (ConfigToJson(m.config) != content.config_json || m.brick_ids != content.brick_ids || m.kind != content.kind ||
-      m.base != content.base || m.plugin_scales != content.plugin_scales) {
+      m.base != content.base || m.plugin_scales != content.plugin_scales || m.tokenizer != content.tokenizer) {
     return std::optional<int64_t>();
   }
   return std::optional<int64_t>(m.id);
@@ -166,6 +171,13 @@ Result<int64_t> InsertManifest(const sqlite::Db& db, const std::string& name, co
       mb.BindNull(4);
     }
     BRICK_RETURN_IF_ERROR(mb.Run());
+  }
+  BRICK_ASSIGN_OR_RETURN(sqlite::Stmt tf,
+                         db.Prepare("INSERT INTO tokenizer_files (manifest_id, name, digest, bytes) VALUES (?, ?, ?, ?)"));
+  for (const TokenizerFileRecord& f : content.tokenizer) {
+    tf.Reset();
+    tf.Bind(1, id).Bind(2, f.name).Bind(3, f.digest).Bind(4, f.bytes);
+    BRICK_RETURN_IF_ERROR(tf.Run());
   }
   return id;
 }

@@ -138,6 +138,19 @@ CREATE TABLE profiles (
 );
 CREATE INDEX profiles_manifest ON profiles (manifest_id);
 )sql"},
+    // A tokenizer is part of the manifest (issue #7, registry/tokenizer_files.h): each of its files
+    // (tokenizer.json, or vocab.json + merges.txt + ...) is a blob like a brick payload (same digest
+    // key, same checksum row), referenced per manifest by file name. gc keeps the blobs named here.
+    {5, R"sql(
+CREATE TABLE tokenizer_files (
+  manifest_id INTEGER NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  digest TEXT NOT NULL REFERENCES blobs (digest),
+  bytes INTEGER NOT NULL,
+  PRIMARY KEY (manifest_id, name)
+) WITHOUT ROWID;
+CREATE INDEX tokenizer_files_digest ON tokenizer_files (digest);
+)sql"},
 };
 
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,

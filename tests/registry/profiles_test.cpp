@@ -213,7 +213,7 @@ TEST_F(ProfilesTest, Version3RegistryMigratesToVersion4) {
   }
   {
     RawDb raw(path);
-    raw.Exec("DROP TABLE profiles; PRAGMA user_version = 3");
+    raw.Exec("DROP TABLE profiles; DROP TABLE tokenizer_files; PRAGMA user_version = 3");
     EXPECT_EQ(raw.Int("SELECT count(*) FROM sqlite_master WHERE name = 'profiles'"), 0);
   }
   OpenOptions ro;
@@ -223,10 +223,10 @@ TEST_F(ProfilesTest, Version3RegistryMigratesToVersion4) {
   EXPECT_EQ(refused.status().code(), StatusCode::kUnsupported);
   auto reg = OpenOrDie(path);
   ASSERT_NE(reg, nullptr);
-  EXPECT_EQ(reg->schema_version(), 4);
+  EXPECT_EQ(reg->schema_version(), 5);
   {
     RawDb raw(path);
-    EXPECT_EQ(raw.Int("PRAGMA user_version"), 4);
+    EXPECT_EQ(raw.Int("PRAGMA user_version"), 5);
     EXPECT_EQ(raw.Int("SELECT count(*) FROM sqlite_master WHERE name = 'profiles'"), 1);
   }
   auto m = reg->ResolveModel("m");

@@ -23,7 +23,7 @@ TEST(RegistryOpen, MemoryRegistryStartsEmptyAtTheCurrentSchema) {
   auto reg = OpenOrDie(":memory:");
   ASSERT_NE(reg, nullptr);
   EXPECT_EQ(reg->path(), ":memory:");
-  EXPECT_EQ(reg->schema_version(), 4);
+  EXPECT_EQ(reg->schema_version(), 5);
   auto models = reg->ListModels();
   ASSERT_TRUE(models.ok()) << models.status().ToString();
   EXPECT_TRUE(models->empty());
@@ -47,14 +47,14 @@ TEST_F(RegistryOpenTest, CreatesFileWithLargePagesAndWalThenReopens) {
     RawDb raw(path);
     EXPECT_EQ(raw.Int("PRAGMA page_size"), 65536);
     EXPECT_EQ(raw.Text("PRAGMA journal_mode"), "wal");
-    EXPECT_EQ(raw.Int("PRAGMA user_version"), 4);
+    EXPECT_EQ(raw.Int("PRAGMA user_version"), 5);
     EXPECT_EQ(raw.Text("SELECT value FROM schema_info WHERE key = 'application'"), "brickrt");
   }
   OpenOptions no_create;
   no_create.create = false;
   auto reg = OpenOrDie(path, no_create);
   ASSERT_NE(reg, nullptr);
-  EXPECT_EQ(reg->schema_version(), 4);
+  EXPECT_EQ(reg->schema_version(), 5);
   auto m = reg->ResolveModel("m");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->brick_ids.size(), bricks.size());
@@ -98,7 +98,7 @@ TEST_F(RegistryOpenTest, SchemaNewerThanTheCodeIsUnsupported) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(r.status().message(),
-            "registry " + path + " has schema version 7, this brick understands up to 4; upgrade brick");
+            "registry " + path + " has schema version 7, this brick understands up to 5; upgrade brick");
 }
 
 // Schema v1 had no blob_checksums table (v2) and no manifest kind, base or plugin scales (v3). A v1
@@ -115,7 +115,7 @@ TEST_F(RegistryOpenTest, Version1RegistryMigratesInPlaceWithChecksumsOfStoredBlo
     n_blobs = raw.Int("SELECT count(*) FROM blobs");
     raw.Exec(
         "ALTER TABLE manifest_bricks DROP COLUMN scale; ALTER TABLE manifests DROP COLUMN base; "
-        "ALTER TABLE manifests DROP COLUMN kind; DROP TABLE blob_checksums; DROP TABLE profiles; "
+        "ALTER TABLE manifests DROP COLUMN kind; DROP TABLE blob_checksums; DROP TABLE profiles; DROP TABLE tokenizer_files; "
         "PRAGMA user_version = 1");
   }
   ASSERT_GT(n_blobs, 0);
@@ -127,10 +127,10 @@ TEST_F(RegistryOpenTest, Version1RegistryMigratesInPlaceWithChecksumsOfStoredBlo
 
   auto reg = OpenOrDie(path);
   ASSERT_NE(reg, nullptr);
-  EXPECT_EQ(reg->schema_version(), 4);
+  EXPECT_EQ(reg->schema_version(), 5);
   {
     RawDb raw(path);
-    EXPECT_EQ(raw.Int("PRAGMA user_version"), 4);
+    EXPECT_EQ(raw.Int("PRAGMA user_version"), 5);
     EXPECT_EQ(raw.Int("SELECT count(*) FROM blob_checksums c JOIN blobs b ON b.id = c.blob_id"), n_blobs);
   }
   auto m = reg->ResolveModel("m");
