@@ -164,6 +164,7 @@ void Session::Trace(int64_t l, bool attention, const StepRows& rows, Clock::time
   t.k = attention ? model_->config().k_att : ws_.mlp_k;  // fewer while experts are unreachable
   t.seq = rows.seq;
   t.pos = rows.pos;
+  t.tokens = row_token_.data();
   t.slots = ws_.ids.data();  // the block's routing, still in the workspace
   t.gates = ws_.gates.data_as<float>();
   t.ids = attention ? &layer.attn_ids : &layer.mlp_ids;

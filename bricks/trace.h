@@ -15,6 +15,7 @@ struct BlockTrace {
   int k = 0;                                    // experts per row
   const int32_t* seq = nullptr;                 // [n] sequence of each row
   const int64_t* pos = nullptr;                 // [n] its position
+  const int32_t* tokens = nullptr;              // [n] the token id each row feeds
   const int32_t* slots = nullptr;               // [n, k] kept-expert slots, descending gate
   const float* gates = nullptr;                 // [n, k]
   const std::vector<int64_t>* ids = nullptr;    // slot -> original expert id (brick index)

@@ -169,7 +169,8 @@ int RunCommand(const std::vector<std::string>& args) {
       if (b.kind == BrickKind::kAttnExpert || b.kind == BrickKind::kMlpExpert)
         digests[{b.kind == BrickKind::kAttnExpert, b.layer, b.index}] = b.digest;
     }
-    auto opened = JsonlTrace::Open(r.trace, std::move(digests), split ? split->nodes : std::vector<std::string>{});
+    auto opened = JsonlTrace::Open(r.trace, std::move(digests), split ? split->nodes : std::vector<std::string>{},
+                                   r.tokenizer ? &*r.tokenizer : nullptr);
     if (!opened.ok()) return Fail(kCmd, opened.status().message());
     trace = std::move(opened).value();
     so.trace = trace.get();

@@ -7,13 +7,15 @@
 #include <memory>
 
 #include "bricks/executor.h"
+#include "core/json.h"
 
 namespace brickrt::cli {
 
 Result<std::unique_ptr<JsonlTrace>> JsonlTrace::Open(const std::string& path,
                                                      std::map<std::tuple<bool, int64_t, int64_t>, std::string> digests,
-                                                     std::vector<std::string> nodes) {
+                                                     std::vector<std::string> nodes, const Tokenizer* tokenizer) {
   std::unique_ptr<JsonlTrace> t(new JsonlTrace());
+  t->tokenizer_ = tokenizer;
   t->f_ = std::fopen(path.c_str(), "w");
   if (t->f_ == nullptr) return IoError("--trace " + path + ": " + std::strerror(errno));
   t->path_ = path;
@@ -55,8 +57,15 @@ void JsonlTrace::OnBlock(const BlockTrace& t) {
     return;
   }
   for (int64_t r = 0; r < t.n; ++r) {
+    std::string token;
+    if (t.tokens != nullptr) {
+      const int32_t id = t.tokens[r];
+      token = ",\"token\":" + std::to_string(id);
+      if (tokenizer_ != nullptr && tokenizer_->IsValidId(id))
+        token += ",\"piece\":" + DumpJson(JsonValue::String(tokenizer_->Piece(id)));
+    }
     const std::string line =
-        "{\"seq\":" + std::to_string(t.seq[r]) + ",\"pos\":" + std::to_string(t.pos[r]) +
+        "{\"seq\":" + std::to_string(t.seq[r]) + ",\"pos\":" + std::to_string(t.pos[r]) + token +
         ",\"layer\":" + std::to_string(t.layer) +
         ",\"attention\":" + (static_cast<size_t>(r) < attention_.size() ? attention_[static_cast<size_t>(r)] : "null") +
         ",\"mlp\":" + Experts(t, r) + "}\n";

@@ -80,6 +80,31 @@ TEST_F(TextCliTest, SeveralPromptsAndUsageErrors) {
   EXPECT_EQ(missing.code, 2);
 }
 
+// --trace lines carry each token and its text piece: the layer-0 lines of the prompt spell the prompt.
+TEST_F(TextCliTest, TraceLinesCarryTheTokenAndItsPiece) {
+  const fs::path trace = dir_ / "trace.jsonl";
+  const CmdResult run = Brick("run --checkpoint " + (dir_ / "m").string() + " --tokenizer " + tokenizer_ +
+                              " --prompt 'naïve café' -n 3 --temp 0 --trace " + trace.string());
+  ASSERT_EQ(run.code, 0) << run.err;
+  const CmdResult ids = Brick("tokenize --tokenizer " + tokenizer_ + " --text 'naïve café' --json");
+  ASSERT_EQ(ids.code, 0) << ids.err;
+  auto t = ParseJson(ids.out);
+  ASSERT_TRUE(t.ok()) << ids.out;
+  const int64_t n_prompt = static_cast<int64_t>(t->Find("ids")->as_array().size());
+  std::ifstream in(trace);
+  std::string prompt_text;
+  int lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) {
+    auto j = ParseJson(line);
+    ASSERT_TRUE(j.ok()) << line;
+    ASSERT_NE(j->Find("token"), nullptr) << line;
+    ASSERT_NE(j->Find("piece"), nullptr) << line;
+    if (*j->Find("layer")->as_int64() == 0 && *j->Find("pos")->as_int64() < n_prompt) prompt_text += j->Find("piece")->as_string();
+  }
+  EXPECT_EQ(lines, 2 * (n_prompt + 2)) << "2 layers x (prompt tokens + 2 decode steps)";
+  EXPECT_EQ(prompt_text, "naïve café");
+}
+
 // brick chat keeps the conversation in the KV cache: turn 2's tokens are what brick run generates
 // from the whole history (turn 1's prompt and answer, then turn 2's prompt).
 TEST_F(TextCliTest, ChatContinuesTheConversationItHolds) {
