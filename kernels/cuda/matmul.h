@@ -1,0 +1,47 @@
+// Matrix products on the GPU through cuBLAS: y = x·W with F32 activations and F32/F16/BF16 weights,
+// F32 accumulation, for both weight layouts the bricks use ([K, N] expert tensors and [N, K]
+// nn.Linear / lm_head tensors, see PackedMatrix::Pack's `transposed`).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/status.h"
+#include "kernels/cuda/memory.h"
+
+namespace brickrt::cuda {
+
+// A cuBLAS handle (cublasHandle_t kept opaque). Move-only. A handle is rebound to the stream of each
+// call, so one handle must not be used from two threads at once: one per stream/thread.
+class CublasHandle {
+ public:
+  CublasHandle() = default;
+  CublasHandle(CublasHandle&& o) noexcept : h_(o.h_) { o.h_ = nullptr; }
+  CublasHandle& operator=(CublasHandle&& o) noexcept;
+  CublasHandle(const CublasHandle&) = delete;
+  CublasHandle& operator=(const CublasHandle&) = delete;
+  ~CublasHandle();
+
+  // Unavailable without a device; Internal on other cuBLAS failures.
+  static Result<CublasHandle> Create();
+  void* get() const { return h_; }
+
+ private:
+  void* h_ = nullptr;
+};
+
+// Scratch bytes MatmulCuda needs for an x of M rows and K columns: cuBLAS GEMMs take both inputs in one
+// type, so for F16/BF16 weights x is first rounded to the weight dtype (M·K·2 bytes); 0 for F32.
+size_t MatmulScratchBytes(int64_t M, int64_t K, DType wt);
+
+// y[M, N] = x[M, K] · W, all device, row-major. W is `wt` [K, N] (w_transposed = false) or [N, K]
+// (w_transposed = true, y = x·Wᵀ). Overwrites y. F32 weights: SGEMM-equivalent, F32 compute without
+// TF32. F16/BF16 weights: x rounded to the weight dtype into `scratch` (MatmulScratchBytes), then
+// cublasGemmEx with F32 accumulation and F32 output — the one numerical difference from the CPU,
+// which widens W instead of narrowing x. Enqueued on `stream`; allocates nothing.
+// REQUIRES: M, K, N < 2^31. InvalidArgument when scratch is missing for F16/BF16.
+Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
+                  bool w_transposed, float* y, void* scratch, CudaStream stream);
+
+}  // namespace brickrt::cuda

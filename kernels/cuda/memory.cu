@@ -1,0 +1,82 @@
+// Device memory, streams and copies behind the CUDA-free handles of memory.h.
+#include "kernels/cuda/cuda_util.cuh"
+#include "kernels/cuda/memory.h"
+
+#include <utility>
+
+namespace brickrt::cuda {
+
+using detail::AsStream;
+using detail::CheckCuda;
+
+DeviceMemory& DeviceMemory::operator=(DeviceMemory&& o) noexcept {
+  if (this != &o) {
+    if (ptr_ != nullptr) cudaFree(ptr_);
+    ptr_ = o.ptr_, bytes_ = o.bytes_;
+    o.ptr_ = nullptr, o.bytes_ = 0;
+  }
+  return *this;
+}
+
+DeviceMemory::~DeviceMemory() {
+  if (ptr_ != nullptr) cudaFree(ptr_);
+}
+
+Result<DeviceMemory> DeviceMemory::Allocate(size_t bytes) {
+  DeviceMemory m;
+  if (bytes == 0) return Result<DeviceMemory>(std::move(m));
+  const cudaError_t e = cudaMalloc(&m.ptr_, bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear a sticky "no device" error
+    m.ptr_ = nullptr;
+    return CheckCuda(e, ("allocate " + std::to_string(bytes) + " bytes").c_str());
+  }
+  m.bytes_ = bytes;
+  return Result<DeviceMemory>(std::move(m));
+}
+
+Stream& Stream::operator=(Stream&& o) noexcept {
+  if (this != &o) {
+    if (s_ != nullptr) cudaStreamDestroy(AsStream(s_));
+    s_ = o.s_;
+    o.s_ = nullptr;
+  }
+  return *this;
+}
+
+Stream::~Stream() {
+  if (s_ != nullptr) cudaStreamDestroy(AsStream(s_));
+}
+
+Result<Stream> Stream::Create() {
+  cudaStream_t s = nullptr;
+  const cudaError_t e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return CheckCuda(e, "create stream");
+  }
+  Stream out;
+  out.s_ = s;
+  return Result<Stream>(std::move(out));
+}
+
+Status Stream::Synchronize() const { return CheckCuda(cudaStreamSynchronize(AsStream(s_)), "synchronize stream"); }
+
+Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  return CheckCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, AsStream(stream)), "copy to device");
+}
+
+Status CopyToHost(void* dst, const void* src, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  BRICK_RETURN_IF_ERROR(
+      CheckCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, AsStream(stream)), "copy to host"));
+  return CheckCuda(cudaStreamSynchronize(AsStream(stream)), "synchronize after copy to host");
+}
+
+Status ZeroDevice(void* dst, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  return CheckCuda(cudaMemsetAsync(dst, 0, bytes, AsStream(stream)), "memset");
+}
+
+}  // namespace brickrt::cuda
