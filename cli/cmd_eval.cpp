@@ -24,7 +24,7 @@ int EvalCommand(const std::vector<std::string>& args) {
               "tokenizer (not yet carried by models).");
   a.Positional("MODEL", "registry model reference or submodel spec file");
   AddRegistryOption(a);
-  a.Option("data", "FILE", "token ids: .ids, .tokens or .npy");
+  a.Option("data", "FILE", "token ids (.ids, .tokens, .npy) or text (any other file; needs the model's tokenizer)");
   AddWindowOptions(a);
   a.Option("threads", "N", "worker threads, 0 = every usable core (default 0)");
   a.Flag("json", "print one JSON object: model, tokens, nll, perplexity, tokens_per_s, ...");
@@ -41,7 +41,7 @@ int EvalCommand(const std::vector<std::string>& args) {
   if (!reg.ok()) return Fail(kCmd, reg.status().message());
   auto m = LoadMeasuredModel(**reg, *ref);
   if (!m.ok()) return Fail(kCmd, m.status().message());
-  auto data = ReadData(a.Get("data"), m->model->config());
+  auto data = ReadData(a.Get("data"), m->model->config(), m->tokenizer ? &*m->tokenizer : nullptr);
   if (!data.ok()) return Fail(kCmd, data.status().message());
 
   ThreadPool pool(*threads == 0 ? UsableCores() : static_cast<int>(*threads));

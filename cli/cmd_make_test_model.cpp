@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/system.h"
 #include "registry/test_model.h"
+#include "registry/tokenizer_files.h"
 
 namespace brickrt::cli {
 namespace {
@@ -46,6 +47,9 @@ int MakeTestModelCommand(const std::vector<std::string>& args) {
   a.Option("vocab", "V", "vocabulary size (default 1000)");
   a.Option("dtype", "bf16|f16|f32", "weight dtype (default bf16)");
   a.Option("seed", "S", "random seed (default 1)");
+  a.Option("tokenizer", "PATH",
+           "copy this tokenizer's files into DIR (tokenizer.json, or a directory with it or vocab.json +\n"
+           "merges.txt); --vocab must be at least its size (GPT-2's: 50257; MoLM's: 50295)");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto dir = a.GetPositional(0);
   if (!dir) return Fail(cmd, "missing output directory (usage: brick make-test-model DIR)", 2);
@@ -96,7 +100,21 @@ int MakeTestModelCommand(const std::vector<std::string>& args) {
     return Fail(cmd, "the model would take " + std::to_string(static_cast<int64_t>(bytes) >> 20) + " MiB, more than " +
                          "this machine can hold in memory (" + std::to_string(mem >> 20) + " MiB)", 2);
   }
+  TokenizerFiles tokenizer;
+  if (a.Has("tokenizer")) {
+    auto files = ReadTokenizerFiles(a.Get("tokenizer"));
+    if (!files.ok()) return Fail(cmd, files.status().message());
+    if (!*files) return Fail(cmd, "--tokenizer " + a.Get("tokenizer") + " holds no tokenizer files", 2);
+    auto tok = BuildTokenizer(**files, a.Get("tokenizer"));
+    if (!tok.ok()) return Fail(cmd, tok.status().message());
+    if (tok->vocab_size() > o.vocab) {
+      return Fail(cmd, "--tokenizer has " + std::to_string(tok->vocab_size()) + " tokens; give --vocab " +
+                           std::to_string(tok->vocab_size()) + " or more", 2);
+    }
+    tokenizer = std::move(**files);
+  }
   if (Status w = MakeTestModel(*dir, o); !w.ok()) return Fail(cmd, w.ToString());
+  if (Status w = WriteTokenizerFiles(*dir, tokenizer); !w.ok()) return Fail(cmd, w.ToString());
   std::printf("wrote %s (%d layers, d_model %lld, %s)\n", dir->c_str(), o.layers, static_cast<long long>(o.d_model),
               DTypeName(o.dtype));
   return 0;

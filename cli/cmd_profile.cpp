@@ -42,7 +42,7 @@ int ProfileCommand(const std::vector<std::string>& args) {
               "`keep: {profile: NAME, threshold: T}` use it. Data as for `brick eval`.");
   a.Positional("MODEL", "registry model reference");
   AddRegistryOption(a);
-  a.Option("data", "FILE", "token ids: .ids, .tokens or .npy");
+  a.Option("data", "FILE", "token ids (.ids, .tokens, .npy) or text (any other file; needs the model's tokenizer)");
   a.Option("save", "NAME", "store the profile under this name");
   a.Option("plot", "FILE.png", "write a heatmap (layers x experts, one panel per kind)");
   a.Option("context", "N", "tokens per window; windows do not overlap (default 1024)");
@@ -67,7 +67,7 @@ int ProfileCommand(const std::vector<std::string>& args) {
   auto measured = LoadMeasuredModel(**reg, m->Ref());
   if (!measured.ok()) return Fail(kCmd, measured.status().message());
   const ModelConfig& cfg = measured->model->config();
-  auto data = ReadData(a.Get("data"), cfg);
+  auto data = ReadData(a.Get("data"), cfg, measured->tokenizer ? &*measured->tokenizer : nullptr);
   if (!data.ok()) return Fail(kCmd, data.status().message());
 
   ThreadPool pool(*threads == 0 ? UsableCores() : static_cast<int>(*threads));

@@ -94,10 +94,13 @@ int PruneCommand(const std::vector<std::string>& args) {
   if (a.Has("eval")) {
     ThreadPool pool(*threads == 0 ? UsableCores() : static_cast<int>(*threads));
     window->pool = &pool;
+    // The pruned model keeps its base's tokenizer, so one serves both.
+    auto tokenizer = (*reg)->LoadTokenizer(*m);
+    if (!tokenizer.ok()) return Fail(kCmd, tokenizer.status().message());
     for (const ManifestRecord* mm : {&*m, &saved->manifest}) {
       auto loaded = LoadManifestModel(**reg, *mm);
       if (!loaded.ok()) return Fail(kCmd, loaded.status().message());
-      auto data = ReadData(a.Get("eval"), loaded->model->config());
+      auto data = ReadData(a.Get("eval"), loaded->model->config(), *tokenizer ? &**tokenizer : nullptr);
       if (!data.ok()) return Fail(kCmd, data.status().message());
       window->progress = ProgressBar("eval " + mm->Ref());
       auto r = EvaluatePerplexity(loaded->model, data->ids, *window);

@@ -1,9 +1,11 @@
-// brick tokenize: text -> token ids and pieces, or ids -> text, with a tokenizer given as a
-// tokenizer.json file or a directory (issue #7). Registry models come with the registry work.
+// brick tokenize: text -> token ids and pieces, or ids -> text, with a model's own tokenizer (a
+// registry model, a spec's base model, a checkpoint directory) or one given as a file or directory.
 #include <cstdio>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/model_tokenizer.h"
+#include "cli/registry_access.h"
 #include "core/json.h"
 #include "core/tokenizer.h"
 
@@ -11,21 +13,35 @@ namespace brickrt::cli {
 
 int TokenizeCommand(const std::vector<std::string>& args) {
   const char* cmd = "tokenize";
-  ArgParser a(cmd, "--tokenizer DIR_OR_FILE (--text TEXT | --decode IDS) [--json]",
+  ArgParser a(cmd, "(MODEL | --tokenizer DIR_OR_FILE) (--text TEXT | --decode IDS) [--json]",
               "Encodes --text into token ids (one line of ids, then one line of pieces as JSON strings), or\n"
-              "decodes --decode 1,2,3 into text. The tokenizer is an HF tokenizer.json, or a directory holding\n"
-              "tokenizer.json or vocab.json + merges.txt (+ added_tokens.json). Special tokens written in the\n"
-              "text (<|endoftext|>) become their ids unless --no-special. See docs/tokenizer.md.");
+              "decodes --decode 1,2,3 into text, with MODEL's tokenizer (a registry model, a submodel spec or a\n"
+              "checkpoint directory) or --tokenizer: an HF tokenizer.json, or a directory holding tokenizer.json\n"
+              "or vocab.json + merges.txt (+ added_tokens.json). Special tokens written in the text\n"
+              "(<|endoftext|>) become their ids unless --no-special. See docs/tokenizer.md.");
+  a.Positional("MODEL", "registry model reference, submodel spec file or checkpoint directory");
+  AddRegistryOption(a);
   a.Option("tokenizer", "DIR_OR_FILE", "tokenizer.json, or a directory with the tokenizer files");
   a.Option("text", "TEXT", "the text to encode");
   a.Option("decode", "IDS", "comma-separated token ids to decode");
   a.Flag("json", "print {\"ids\": [...], \"pieces\": [...]} (encode) or {\"text\": ...} (decode)");
   a.Flag("no-special", "encode special tokens in the text as plain text");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
-  if (!a.Has("tokenizer")) return Fail(cmd, "missing --tokenizer DIR_OR_FILE", 2);
+  const auto model = a.GetPositional(0);
+  if (model.has_value() == a.Has("tokenizer"))
+    return Fail(cmd, "give a MODEL (whose tokenizer is used) or --tokenizer DIR_OR_FILE, one of them", 2);
   if (a.Has("text") == a.Has("decode")) return Fail(cmd, "give exactly one of --text TEXT and --decode IDS", 2);
-  auto tok = Tokenizer::Load(a.Get("tokenizer"));
-  if (!tok.ok()) return Fail(cmd, tok.status().message());
+  std::optional<Tokenizer> tok;
+  if (model) {
+    auto mt = LoadModelTokenizer(a, ClassifyModelSource(*model));
+    if (!mt.ok()) return Fail(cmd, mt.status().message());
+    if (!mt->tokenizer) return Fail(cmd, mt->label + " has no tokenizer; " + NoTokenizerAdvice());
+    tok = std::move(mt->tokenizer);
+  } else {
+    auto loaded = Tokenizer::Load(a.Get("tokenizer"));
+    if (!loaded.ok()) return Fail(cmd, loaded.status().message());
+    tok = std::move(loaded).value();
+  }
   const bool json = a.Has("json");
 
   if (a.Has("decode")) {

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/file.h"
+#include "core/sha256.h"
 #include "core/submodel_spec.h"
 #include "node/submodel.h"
 #include "registry/compose.h"
@@ -21,20 +23,62 @@ Result<MeasuredModel> LoadMeasuredModel(const Registry& reg, const std::string& 
     BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ReadSubmodelSpec(ref));
     BRICK_ASSIGN_OR_RETURN(Composition c, Compose(reg, spec));
     BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(reg, c));
+    BRICK_ASSIGN_OR_RETURN(out.tokenizer, reg.LoadTokenizer(c.base));
     out.model = loaded.model;
     out.label = ref;
     return out;
   }
   BRICK_ASSIGN_OR_RETURN(ManifestRecord m, reg.ResolveModel(ref));
   BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadManifestModel(reg, m));
+  BRICK_ASSIGN_OR_RETURN(out.tokenizer, reg.LoadTokenizer(m));
   out.model = loaded.model;
   out.label = m.Ref();
   out.manifest = std::move(m);
   return out;
 }
 
-Result<TokenData> ReadData(const std::string& path, const ModelConfig& cfg) {
-  BRICK_ASSIGN_OR_RETURN(TokenData data, ReadTokenFile(path));
+namespace {
+
+// The whole file as one document of text. where[i] is the 1-based line:col (in bytes) at which
+// token i's bytes start, for CheckVocabulary's messages.
+Result<TokenData> EncodeTextFile(const std::string& path, const Tokenizer& tokenizer) {
+  BRICK_ASSIGN_OR_RETURN(std::string text, ReadFileCapped(path, size_t{1} << 32));
+  TokenData out;
+  out.path = path;
+  out.digest = Sha256Hex(text.data(), text.size());
+  out.ids = tokenizer.Encode(text);
+  out.where.reserve(out.ids.size());
+  int32_t line = 1, col = 1;
+  for (int32_t id : out.ids) {
+    out.where.emplace_back(line, col);
+    for (char ch : tokenizer.TokenBytes(id)) {
+      if (ch == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<TokenData> ReadData(const std::string& path, const ModelConfig& cfg, const Tokenizer* tokenizer) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  const bool ids = ext == ".ids" || ext == ".tokens" || ext == ".npy";
+  if (!ids && tokenizer == nullptr) {
+    return Unsupported(path + ": reading text needs a tokenizer, and the model has none; import the model with its "
+                              "tokenizer (brick import DIR --name NAME [--tokenizer PATH]), or give token ids as .ids "
+                              "or .tokens (whitespace- or comma-separated) or a 1-D int32/int64 .npy");
+  }
+  TokenData data;
+  if (ids) {
+    BRICK_ASSIGN_OR_RETURN(data, ReadTokenFile(path));
+  } else {
+    BRICK_ASSIGN_OR_RETURN(data, EncodeTextFile(path, *tokenizer));
+  }
   BRICK_RETURN_IF_ERROR(CheckVocabulary(data, cfg.vocab_size));
   if (data.ids.size() < 2) {
     return InvalidArgument(path + ": holds " + std::to_string(data.ids.size()) +

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cli/model_tokenizer.h"
 #include "cli/registry_access.h"
 #include "core/json.h"
 #include "core/system.h"
@@ -136,6 +137,16 @@ Result<RunArgs> ReadArgs(const ArgParser& a) {
   if (a.Has("tokenizer")) {
     BRICK_ASSIGN_OR_RETURN(Tokenizer t, Tokenizer::Load(a.Get("tokenizer")));
     r.tokenizer = std::move(t);
+  } else if (!r.prompt_texts.empty() && r.server.empty()) {
+    // The model's own tokenizer; a registry ref is pinned to the manifest it resolved to, so the
+    // model loaded later is the one this tokenizer belongs to.
+    BRICK_ASSIGN_OR_RETURN(ModelTokenizer mt, LoadModelTokenizer(a, {r.checkpoint, r.spec, r.model_ref}));
+    if (!mt.tokenizer) {
+      return InvalidArgument("--prompt needs a tokenizer, and " + mt.label + " has none; " + NoTokenizerAdvice() +
+                             "; or give token ids with --tokens");
+    }
+    r.tokenizer = std::move(mt.tokenizer);
+    if (!r.model_ref.empty()) r.model_ref = mt.manifest;
   }
   if (!r.prompt_texts.empty() && !r.tokenizer) {
     return InvalidArgument(

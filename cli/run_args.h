@@ -28,7 +28,7 @@ struct RunArgs {
   bool json = false;
   // --prompt TEXT: prompts given as text, encoded with `tokenizer`; the output is text too.
   std::vector<std::string> prompt_texts;
-  std::optional<Tokenizer> tokenizer;  // --tokenizer PATH (a model's own tokenizer: not yet stored)
+  std::optional<Tokenizer> tokenizer;  // --tokenizer PATH, else (with --prompt) the model's own
 };
 
 // The options of brick run, checked (usage errors are InvalidArgument).
