@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "bricks/sampler.h"
@@ -12,6 +13,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/model_source.h"
+#include "cli/model_tokenizer.h"
 #include "cli/registry_access.h"
 #include "cli/run_args.h"
 #include "core/json.h"
@@ -31,7 +33,7 @@ JsonValue Ids(const std::vector<int32_t>& ids) {
 }  // namespace
 
 int ChatCommand(const std::vector<std::string>& args) {
-  ArgParser a(kCmd, "MODEL --tokenizer PATH [options]   (or --checkpoint DIR instead of MODEL)",
+  ArgParser a(kCmd, "MODEL [--tokenizer PATH] [options]   (or --checkpoint DIR instead of MODEL)",
               "Reads lines from standard input; each is appended to the conversation (with its newline) and\n"
               "the model continues it for up to -n tokens (stopping at the end-of-sequence token), printed as\n"
               "text as it is generated. The conversation stays in the model's KV cache: a turn runs only its new\n"
@@ -39,7 +41,7 @@ int ChatCommand(const std::vector<std::string>& args) {
   a.Positional("MODEL", "registry model reference, a submodel spec file, or a checkpoint directory");
   a.Option("checkpoint", "DIR", "checkpoint directory");
   AddRegistryOption(a);
-  a.Option("tokenizer", "PATH", "tokenizer.json, or a directory with tokenizer.json or vocab.json + merges.txt");
+  a.Option("tokenizer", "PATH", "tokenizer.json or a directory with one (default: the model's own)");
   a.Option("n", "N", "new tokens per turn at most (default 64)", "-n");
   a.Option("temp", "T", "sampling temperature; 0 = greedy (default 0.7)");
   a.Option("top-k", "K", "sample among the K most likely tokens; 0 = off (default 0)");
@@ -51,9 +53,22 @@ int ChatCommand(const std::vector<std::string>& args) {
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   RunArgs r;
   if (Status st = ReadModelSource(a, &r); !st.ok()) return Fail(kCmd, st.message(), 2);
-  if (!a.Has("tokenizer")) return Fail(kCmd, "--tokenizer PATH is required (chat reads and writes text)", 2);
-  auto tokenizer = Tokenizer::Load(a.Get("tokenizer"));
-  if (!tokenizer.ok()) return Fail(kCmd, tokenizer.status().message(), 2);
+  // --tokenizer PATH, else the model's own (stored with it in the registry, or the checkpoint's files).
+  std::optional<Tokenizer> tokenizer;
+  if (a.Has("tokenizer")) {
+    auto loaded = Tokenizer::Load(a.Get("tokenizer"));
+    if (!loaded.ok()) return Fail(kCmd, loaded.status().message(), 2);
+    tokenizer = std::move(loaded).value();
+  } else {
+    auto own = LoadModelTokenizer(a, {r.checkpoint, r.spec, r.model_ref});
+    if (!own.ok()) return Fail(kCmd, own.status().message());
+    if (!own->tokenizer) {
+      return Fail(kCmd, "chat reads and writes text, and " + own->label + " has no tokenizer; " + NoTokenizerAdvice(),
+                  2);
+    }
+    tokenizer = std::move(own->tokenizer);
+    if (!r.model_ref.empty()) r.model_ref = own->manifest;  // the model this tokenizer belongs to
+  }
   auto n = a.GetInt("n", 64);
   auto temp = a.GetDouble("temp", 0.7);
   auto top_k = a.GetInt("top-k", 0);

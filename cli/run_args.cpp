@@ -2,7 +2,6 @@
 #include "cli/run_args.h"
 
 #include <cstdio>
-#include <filesystem>
 
 #include "cli/model_tokenizer.h"
 #include "cli/registry_access.h"
@@ -100,16 +99,10 @@ Status ReadModelSource(const ArgParser& a, RunArgs* out) {
     if (!r.checkpoint.empty()) return InvalidArgument("give either MODEL or --checkpoint DIR, not both");
     // A directory is a checkpoint, a file a submodel spec; anything else is a registry reference
     // (NAME, NAME@V, NAME:TAG — none of which may contain '/', so a mistyped path is not taken for one).
-    std::error_code ec;
-    const std::string ext = std::filesystem::path(*source).extension().string();
-    if (std::filesystem::is_directory(*source, ec)) {
-      r.checkpoint = *source;
-    } else if (std::filesystem::is_regular_file(*source, ec) || ext == ".yaml" || ext == ".yml" ||
-               source->find('/') != std::string::npos) {
-      r.spec = *source;  // a missing file is reported by the spec reader, naming the path
-    } else {
-      r.model_ref = *source;
-    }
+    const ModelSourceRef m = ClassifyModelSource(*source);
+    r.checkpoint = m.checkpoint;
+    r.spec = m.spec;  // a missing spec file is reported by the spec reader, naming the path
+    r.model_ref = m.model_ref;
   }
   if (r.checkpoint.empty() && r.model_ref.empty() && r.spec.empty() && r.server.empty()) {
     return InvalidArgument(

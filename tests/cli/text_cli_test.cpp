@@ -137,7 +137,19 @@ TEST_F(TextCliTest, ChatContinuesTheConversationItHolds) {
 
   const CmdResult no_tokenizer = Brick("chat --checkpoint " + (dir_ / "m").string() + " < /dev/null");
   EXPECT_EQ(no_tokenizer.code, 2);
-  EXPECT_NE(no_tokenizer.err.find("--tokenizer PATH is required"), std::string::npos) << no_tokenizer.err;
+  EXPECT_NE(no_tokenizer.err.find("has no tokenizer"), std::string::npos) << no_tokenizer.err;
+  EXPECT_EQ(no_tokenizer.err.find('\n'), no_tokenizer.err.size() - 1) << no_tokenizer.err;
+
+  // A checkpoint that carries its tokenizer chats without --tokenizer, with the same tokens.
+  ASSERT_EQ(Brick("make-test-model " + (dir_ / "mt").string() + " --layers 2 --d-model 64 --vocab 50295 --tokenizer " +
+                  tokenizer_).code,
+            0);
+  const CmdResult with = Brick("chat --checkpoint " + (dir_ / "mt").string() + " --tokenizer " + tokenizer_ +
+                               " -n 4 --temp 0 --json < " + (dir_ / "turns.txt").string());
+  const CmdResult own = Brick("chat --checkpoint " + (dir_ / "mt").string() + " -n 4 --temp 0 --json < " +
+                              (dir_ / "turns.txt").string());
+  ASSERT_EQ(own.code, 0) << own.err;
+  EXPECT_EQ(own.out, with.out);
 }
 
 }  // namespace
