@@ -63,8 +63,10 @@ Result<CublasHandle> CublasHandle::Create() {
   BRICK_RETURN_IF_ERROR(CheckCublas(cublasCreate(&h), "create handle"));
   CublasHandle out;
   out.h_ = h;
-  // Keep F32 GEMMs in full F32 (no TF32), so F32 weights match the CPU to accumulation-order rounding.
-  BRICK_RETURN_IF_ERROR(CheckCublas(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH), "set math mode"));
+  // Default math: F32 GEMMs stay F32 because MatmulCuda asks for CUBLAS_COMPUTE_32F (not *_FAST_TF32);
+  // only NVIDIA_TF32_OVERRIDE=1 in the environment would change that. Pedantic mode is not needed and
+  // would rule out the fast BF16/F16 tensor-core kernels.
+  BRICK_RETURN_IF_ERROR(CheckCublas(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "set math mode"));
   return Result<CublasHandle>(std::move(out));
 }
 
