@@ -79,4 +79,22 @@ class RawDb {
   sqlite3* db_ = nullptr;
 };
 
+// A registry file an older brickrt left (the test rewound it to that schema with RawDb): a read-only
+// open refuses to migrate it (Unsupported), a writable open brings it to the current schema. Returns
+// the migrated registry (null after a failed expectation).
+inline std::unique_ptr<Registry> ExpectMigratesToCurrent(const std::string& path, int current) {
+  OpenOptions ro;
+  ro.read_only = true;
+  auto refused = Registry::Open(path, ro);
+  EXPECT_FALSE(refused.ok()) << "a read-only open must not migrate";
+  if (!refused.ok()) {
+    EXPECT_EQ(refused.status().code(), StatusCode::kUnsupported) << refused.status().ToString();
+  }
+  auto reg = OpenOrDie(path);
+  if (reg == nullptr) return nullptr;
+  EXPECT_EQ(reg->schema_version(), current);
+  EXPECT_EQ(RawDb(path).Int("PRAGMA user_version"), current);
+  return reg;
+}
+
 }  // namespace brickrt::testing
