@@ -13,7 +13,8 @@ int ModelsCommand(const std::vector<std::string>& args) {
               "Lists manifests: NAME@VERSION, kind (model, or plugin: LoRA bricks for a base model), tags,\n"
               "layers, bricks, when, the base a submodel or plugin was made from, and the source.");
   AddRegistryOption(a);
-  a.Flag("json", "print a JSON array of {name, version, ref, kind, base, tags, n_layer, bricks, created_at, source}");
+  a.Flag("json",
+         "print a JSON array of {name, version, ref, kind, base, tags, n_layer, bricks, created_at, source, tokenizer}");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   auto reg = OpenRegistry(a, /*writes=*/false);
   if (!reg.ok()) return Fail(cmd, reg.status().message());
@@ -29,9 +30,9 @@ int ModelsCommand(const std::vector<std::string>& args) {
     std::string tags;
     for (const std::string& t : m.tags) tags += (tags.empty() ? "" : ",") + t;
     const std::string base = m.base.empty() ? "" : "base " + m.base + "  ";
-    std::printf("%-28s %-6s %-16s %3lld layers %5zu bricks  %s  %s%s\n", m.Ref().c_str(), ManifestKindName(m.kind),
+    std::printf("%-28s %-6s %-16s %3lld layers %5zu bricks  %s  %s%s%s\n", m.Ref().c_str(), ManifestKindName(m.kind),
                 tags.empty() ? "-" : tags.c_str(), static_cast<long long>(m.config.n_layer), m.brick_ids.size(),
-                m.created_at.c_str(), base.c_str(), m.source.c_str());
+                m.created_at.c_str(), base.c_str(), m.tokenizer.empty() ? "" : "tokenizer  ", m.source.c_str());
   }
   return 0;
 }

@@ -47,6 +47,9 @@ JsonValue ManifestJson(const ManifestRecord& m) {
   o.Set("bricks", JsonValue::Int(static_cast<int64_t>(m.brick_ids.size())));
   o.Set("created_at", JsonValue::String(m.created_at));
   o.Set("source", JsonValue::String(m.source));
+  JsonValue tokenizer = JsonValue::MakeArray();  // the tokenizer's file names; empty: none
+  for (const TokenizerFileRecord& f : m.tokenizer) tokenizer.Append(JsonValue::String(f.name));
+  o.Set("tokenizer", std::move(tokenizer));
   return o;
 }
 

@@ -53,6 +53,9 @@ TEST_F(TokenizerCliTest, ImportedModelCarriesItsTokenizer) {
   const CmdResult imp = Brick("import " + Dir("m") + " --name m --json");
   ASSERT_EQ(imp.code, 0) << imp.err;
   EXPECT_NE(imp.out.find("\"tokenizer\":true"), std::string::npos) << imp.out;
+  const CmdResult models = Brick("models --json");
+  ASSERT_EQ(models.code, 0) << models.err;
+  EXPECT_NE(models.out.find("\"tokenizer\":[\"merges.txt\",\"vocab.json\"]"), std::string::npos) << models.out;
 
   const std::string text = "'def f(x):\\n    return x  # ünïcode'";
   const CmdResult by_model = Brick("tokenize m --text " + text + " --json");
