@@ -52,6 +52,21 @@ std::string Fix(const Registry& reg, const BrickRecord& b, std::map<std::string,
   return it->second;
 }
 
+// The manifests whose tokenizer files REF covers: every model's (no REF), one model's, or none (a brick).
+Result<std::vector<ManifestRecord>> TokenizerTargets(const Registry& reg, const std::optional<std::string>& ref) {
+  std::vector<ManifestRecord> out;
+  if (!ref) {
+    BRICK_ASSIGN_OR_RETURN(std::vector<ManifestRecord> all, reg.ListModels());
+    for (ManifestRecord& m : all)
+      if (!m.tokenizer.empty()) out.push_back(std::move(m));
+    return out;
+  }
+  if (ref->find('/') != std::string::npos) return out;
+  auto m = reg.ResolveModel(*ref);
+  if (m.ok() && !m->tokenizer.empty()) out.push_back(std::move(m).value());
+  return out;
+}
+
 }  // namespace
 
 int VerifyCommand(const std::vector<std::string>& args) {
@@ -59,10 +74,11 @@ int VerifyCommand(const std::vector<std::string>& args) {
   ArgParser a(cmd, "[REF] [options]",
               "Recomputes the SHA-256 of stored payloads and checks them against the recorded digests: every\n"
               "version of every brick, the bricks of one model (NAME, NAME@VERSION, NAME:TAG) or one brick\n"
-              "(NAME[@VERSION]). Prints one line per damaged brick with the fix; exits 1 if any is damaged.");
+              "(NAME[@VERSION]), and the tokenizer files stored with the models. Prints one line per damaged\n"
+              "brick or tokenizer with the fix; exits 1 if any is damaged.");
   a.Positional("REF", "model or brick reference (default: everything)");
   AddRegistryOption(a);
-  a.Flag("json", "print a JSON array of {name, version, ok, error} for every brick checked");
+  a.Flag("json", "print a JSON array of {name, version, ok, error} for every brick checked (tokenizers: tokenizer: true)");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   auto reg = OpenRegistry(a, /*writes=*/false);
   if (!reg.ok()) return Fail(cmd, reg.status().message());
@@ -96,14 +112,38 @@ int VerifyCommand(const std::vector<std::string>& args) {
     }
   }
   if (progress) std::fprintf(stderr, "\r\033[K");
+  // Tokenizer files are blobs too (schema v5): loading them checks each file's digest.
+  auto tokenizers = TokenizerTargets(**reg, a.GetPositional(0));
+  if (!tokenizers.ok()) return Fail(cmd, tokenizers.status().message());
+  int bad_tokenizers = 0;
+  for (const ManifestRecord& m : *tokenizers) {
+    const Status st = (*reg)->LoadTokenizerFiles(m).status();
+    if (a.Has("json")) {
+      JsonValue o = JsonValue::MakeObject();
+      o.Set("name", JsonValue::String(m.name));
+      o.Set("version", JsonValue::Int(m.version));
+      o.Set("tokenizer", JsonValue::Bool(true));
+      o.Set("ok", JsonValue::Bool(st.ok()));
+      o.Set("error", st.ok() ? JsonValue() : JsonValue::String(Diagnosis(st.message())));
+      arr.Append(std::move(o));
+    }
+    if (st.ok()) continue;
+    ++bad_tokenizers;
+    if (!a.Has("json")) {
+      std::printf("BAD tokenizer of %s: %s; fix: re-import the model: brick import %s --name %s\n", m.Ref().c_str(),
+                  Diagnosis(st.message()).c_str(), m.source.empty() ? "CHECKPOINT_DIR" : m.source.c_str(),
+                  m.name.c_str());
+    }
+  }
   if (a.Has("json")) std::printf("%s\n", DumpJson(arr).c_str());
-  if (bad > 0) {
-    return Fail(cmd, std::to_string(bad) + " of " + std::to_string(targets->size()) +
-                         " bricks are damaged; re-import their models (fix lines above), then run brick verify again");
+  if (bad > 0 || bad_tokenizers > 0) {
+    return Fail(cmd, std::to_string(bad) + " of " + std::to_string(targets->size()) + " bricks and " +
+                         std::to_string(bad_tokenizers) + " of " + std::to_string(tokenizers->size()) +
+                         " tokenizers are damaged; re-import their models (fix lines above), then run brick verify again");
   }
   if (!a.Has("json"))
-    std::printf("verified %zu bricks (%.1f MiB): all digests match\n", targets->size(),
-                static_cast<double>(bytes) / (1 << 20));
+    std::printf("verified %zu bricks (%.1f MiB) and %zu tokenizers: all digests match\n", targets->size(),
+                static_cast<double>(bytes) / (1 << 20), tokenizers->size());
   return 0;
 }
 

@@ -129,6 +129,41 @@ TEST_F(RegistryAdminCliTest, VerifyListsEveryDamagedBrickAndExitsNonZero) {
   EXPECT_NE(Brick("verify nosuch").code, 0);
 }
 
+// Tokenizer files are checked too: a damaged one is a BAD line naming the model's tokenizer and the file.
+TEST_F(RegistryAdminCliTest, VerifyChecksTokenizerFiles) {
+  const std::string tokenizer = std::string(BRICK_SOURCE_DIR) + "/tests/reference/tokenizer";
+  const std::string dir = (dir_ / "withtok").string();
+  ASSERT_EQ(Brick("make-test-model " + dir + " --layers 1 --d-model 32 --vocab 50295 --tokenizer " + tokenizer, false)
+                .code,
+            0);
+  ASSERT_EQ(Brick("import " + dir + " --name withtok").code, 0);
+  CmdResult r = Brick("verify");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("and 1 tokenizers: all digests match"), std::string::npos) << r.out;
+
+  const CmdResult models = Brick("models --json");
+  auto j = ParseJson(models.out);
+  ASSERT_TRUE(j.ok()) << models.out;
+  ASSERT_EQ(j->as_array().size(), 2u);
+  // The stored vocab.json blob, by the digest its tokenizer_files row names.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(reg_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT digest FROM tokenizer_files WHERE name = 'vocab.json'", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  const std::string digest = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  FlipBlobByte(digest, 10);
+  r = Brick("verify withtok");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("BAD tokenizer of withtok@1: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("vocab.json"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("1 of 1 tokenizers are damaged"), std::string::npos) << r.err;
+  EXPECT_EQ(Brick("verify tiny").code, 0) << "another model's bricks and tokenizer are fine";
+}
+
 TEST_F(RegistryAdminCliTest, ExportRoundTripsAndRefusesPrivateBricks) {
   const std::string out = (dir_ / "exported").string();
   CmdResult r = Brick("export tiny@1 --out " + out + " --shard-bytes 20000");
