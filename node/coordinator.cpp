@@ -51,6 +51,9 @@ struct Coordinator::Impl {
   std::vector<std::unique_ptr<Deployment>> deployments;  // [0] serves new requests; older ones drain
   std::deque<std::unique_ptr<ActiveRequest>> queue;      // waiting for a slot on deployments[0]
   std::vector<std::unique_ptr<ActiveRequest>> done;      // finished in the last step
+  // Reused every loop iteration, so an idle or decoding loop does not allocate.
+  std::vector<zmq::message_t> parts;
+  std::vector<ModelLoader::Done> loaded;
   uint64_t swaps = 0;
   serve::ServeLimits limits;
 
@@ -177,13 +180,13 @@ void Coordinator::Impl::Admit() {
   Deployment& current = *deployments.front();
   while (!queue.empty()) {
     ActiveRequest& r = *queue.front();
+    if (!current.HasRoomFor(static_cast<int64_t>(r.pending.size()))) break;
     // Checked again: a swap since receipt may serve a model with another vocabulary or context.
     if (Status st = current.Check(r.req); !st.ok()) {
       Fail(r.peer, r.req.request_id, st);
       queue.pop_front();
       continue;
     }
-    if (!current.HasRoomFor(static_cast<int64_t>(r.pending.size()))) break;
     if (!r.sampler) r.queue_seconds = Since(r.received);  // a request moved by a swap has started
     current.Admit(std::move(queue.front()));
     queue.pop_front();
@@ -234,7 +237,6 @@ void Coordinator::Impl::Serve() {
     zmq::pollitem_t items[] = {{router->handle(), 0, ZMQ_POLLIN, 0}, {wake_in->handle(), 0, ZMQ_POLLIN, 0}};
     try {
       zmq::poll(items, 2, std::chrono::milliseconds(busy ? 0 : 50));
-      std::vector<zmq::message_t> parts;
       // Every request that arrived joins this step (bounded, so a flood cannot starve the step).
       for (int i = 0; i < 4096; ++i) {
         parts.clear();
@@ -249,7 +251,8 @@ void Coordinator::Impl::Serve() {
       if (stop.load()) return;
       log::Warn(kModule, std::string("socket: ") + e.what());
     }
-    for (auto& d : loader->TakeDone()) Install(std::move(d));
+    loader->TakeDone(&loaded);
+    for (auto& d : loaded) Install(std::move(d));
     Admit();
     StepAll();
     Retire();

@@ -65,9 +65,13 @@ void ModelLoader::Submit(Job job) {
   cv_.notify_all();
 }
 
-std::deque<ModelLoader::Done> ModelLoader::TakeDone() {
+void ModelLoader::TakeDone(std::vector<Done>* out) {
+  out->clear();
+  if (!has_done_.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> lock(mu_);
-  return std::exchange(done_, {});
+  for (Done& d : done_) out->push_back(std::move(d));
+  done_.clear();
+  has_done_.store(false, std::memory_order_release);
 }
 
 void ModelLoader::Loop() {
@@ -103,6 +107,7 @@ void ModelLoader::Loop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       done_.push_back(std::move(d));
+      has_done_.store(true, std::memory_order_release);
     }
     wake_();
   }

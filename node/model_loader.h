@@ -4,6 +4,7 @@
 // every `follow_every` and loads what it points at when that changes.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "node/deployment.h"
@@ -44,8 +46,10 @@ class ModelLoader {
   // Starts the thread.
   void Run(std::function<void()> wake);
   void Submit(Job job);
-  // Takes every finished job, in submission order (tag moves in between).
-  std::deque<Done> TakeDone();
+  // Moves every finished job into *out (cleared first), in submission order (tag moves in between).
+  // The serving loop asks every step: with nothing finished it is one atomic load, no lock, no
+  // allocation.
+  void TakeDone(std::vector<Done>* out);
 
  private:
   ModelLoader(std::unique_ptr<Registry> reg, std::string follow, std::chrono::milliseconds follow_every);
@@ -61,7 +65,8 @@ class ModelLoader {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;
-  std::deque<Done> done_;
+  std::vector<Done> done_;
+  std::atomic<bool> has_done_{false};
   bool stop_ = false;
   std::thread thread_;
 };
