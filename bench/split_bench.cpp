@@ -15,6 +15,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "bench/bench_util.h"
 #include "bricks/session.h"
 #include "node/brick_server.h"
 #include "node/remote_executor.h"
@@ -28,11 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 double Us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
 struct Options {
   int layers = 4;
   int64_t rows = 1;
@@ -43,15 +39,9 @@ struct Options {
 
 Options Parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    const char* v = argv[i + 1];
-    if (a == "--layers") o.layers = std::atoi(v);
-    else if (a == "--rows") o.rows = std::atoll(v);
-    else if (a == "--iters") o.iters = std::atoi(v);
-    else if (a == "--decode") o.decode = std::atoll(v);
-    else if (a == "--threads") o.threads = std::atoi(v);
-  }
+  ParseFlags(argc, argv,
+             {{"--layers", &o.layers}, {"--rows", &o.rows}, {"--iters", &o.iters}, {"--decode", &o.decode},
+              {"--threads", &o.threads}});
   return o;
 }
 

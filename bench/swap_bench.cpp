@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "node/coordinator.h"
 #include "node/serve_client.h"
 #include "registry/registry.h"
@@ -29,11 +30,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 struct Options {
   int layers = 4;
@@ -47,19 +43,10 @@ struct Options {
 
 Options Parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    const char* v = argv[i + 1];
-    if (a == "--layers") o.layers = std::atoi(v);
-    else if (a == "--d-model") o.d_model = std::atoll(v);
-    else if (a == "--mlp-experts") o.mlp_experts = std::atoll(v);
-    else if (a == "--attn-experts") o.attn_experts = std::atoll(v);
-    else if (a == "--streams") o.streams = std::atoi(v);
-    else if (a == "--seconds") o.seconds = std::atof(v);
-    else if (a == "--swaps") o.swaps = std::atoi(v);
-    else if (a == "--threads") o.threads = std::atoi(v);
-    else if (a == "--n") o.n = static_cast<uint32_t>(std::atoi(v));
-  }
+  ParseFlags(argc, argv,
+             {{"--layers", &o.layers}, {"--d-model", &o.d_model}, {"--mlp-experts", &o.mlp_experts},
+              {"--attn-experts", &o.attn_experts}, {"--streams", &o.streams}, {"--seconds", &o.seconds},
+              {"--swaps", &o.swaps}, {"--threads", &o.threads}, {"--n", &o.n}});
   return o;
 }
 
