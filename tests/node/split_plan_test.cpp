@@ -40,14 +40,20 @@ class SplitPlanTest : public ::testing::Test {
     ASSERT_TRUE(reg.ok()) << reg.status().ToString();
     reg_ = std::move(reg).value();
     ASSERT_TRUE(reg_->Import("m", made->first, made->second, Visibility::kShared, "t").ok());
-    BrickServerOptions so;
-    so.registry_path = path_;
-    so.listen = "tcp://127.0.0.1:*";
-    so.serve = {"m/L*.mlp.E*"};
-    so.name = "cloud";
-    auto server = BrickServer::Start(so);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
+    server_ = StartNode("tcp://127.0.0.1:*");
+    ASSERT_NE(server_, nullptr);
+  }
+
+  // The node 'cloud' serving m's MLP experts on `listen` (a restarted node binds the old endpoint).
+  std::unique_ptr<BrickServer> StartNode(const std::string& listen) const {
+    BrickServerOptions o;
+    o.registry_path = path_;
+    o.listen = listen;
+    o.serve = {"m/L*.mlp.E*"};
+    o.name = "cloud";
+    auto server = BrickServer::Start(o);
+    EXPECT_TRUE(server.ok()) << server.status().ToString();
+    return server.ok() ? std::move(server).value() : nullptr;
   }
   void TearDown() override {
     server_.reset();
@@ -211,18 +217,13 @@ TEST_F(SplitPlanTest, SkipExpertSurvivesANodeDyingMidRunAndUsesItWhenBack) {
   EXPECT_EQ(stats.remote, 2);
   EXPECT_GE(stats.skipped, 2);
 
-  BrickServerOptions bo;
-  bo.registry_path = path_;
-  bo.listen = endpoint;  // the same port
-  bo.serve = {"m/L*.mlp.E*"};
-  bo.name = "cloud";
-  auto back = BrickServer::Start(bo);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  auto back = StartNode(endpoint);  // the same port
+  ASSERT_NE(back, nullptr);
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   reference.up = true;
   step({&next, 1});
   EXPECT_GE(stats.remote, 3) << "the node is back: its experts run there again";
-  (*back)->Stop();
+  back->Stop();
 }
 
 // A node that is down when the run starts: with local-fallback the experts run locally, and once the
@@ -256,13 +257,8 @@ TEST_F(SplitPlanTest, FallbackReconnectsWhenTheNodeComesUp) {
   EXPECT_EQ(stats.remote, 0);
   EXPECT_EQ(stats.local, 2);  // one call per layer
 
-  BrickServerOptions bo;
-  bo.registry_path = path_;
-  bo.listen = endpoint;  // the same port
-  bo.serve = {"m/L*.mlp.E*"};
-  bo.name = "cloud";
-  auto back = BrickServer::Start(bo);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  auto back = StartNode(endpoint);  // the same port
+  ASSERT_NE(back, nullptr);
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   int32_t next = 7;
   const SequenceChunk step{seq, {&next, 1}};
@@ -279,7 +275,7 @@ TEST_F(SplitPlanTest, FallbackReconnectsWhenTheNodeComesUp) {
   ASSERT_TRUE((*plain)->Forward({&pfirst, 1}, false, want.data()).ok());
   ASSERT_TRUE((*plain)->Forward({&pstep, 1}, false, want.data()).ok());
   EXPECT_TRUE(out == want);
-  (*back)->Stop();
+  back->Stop();
 }
 
 }  // namespace
