@@ -17,6 +17,7 @@
 
 #include "bench/bench_util.h"
 #include "bricks/session.h"
+#include "node/brick_info.h"
 #include "node/brick_server.h"
 #include "node/remote_executor.h"
 #include "node/submodel.h"
@@ -107,9 +108,7 @@ int Main(int argc, char** argv) {
   eo.endpoint = (*server)->endpoint();
   eo.timeout_ms = 5000;
   for (const BrickRecord& r : *records) {
-    if (r.kind == BrickKind::kMlpExpert)
-      eo.bricks.push_back({r.name, r.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(r.layer),
-                           static_cast<uint32_t>(r.index)});
+    if (r.kind == BrickKind::kMlpExpert) eo.bricks.push_back(MlpBrickInfo(r));
   }
   auto ex = RemoteExecutor::Create(eo);
   if (!ex.ok() || !(*ex)->Connect().ok()) return std::fprintf(stderr, "connect failed\n"), 1;

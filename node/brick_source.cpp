@@ -7,6 +7,7 @@
 
 #include "core/glob.h"
 #include "core/log.h"
+#include "node/brick_info.h"
 
 namespace brickrt {
 namespace {
@@ -98,8 +99,7 @@ Result<ServedBrick> BrickSource::Load(const BrickRecord& rec) const {
   auto expert = MlpExpert::FromData(data, cfg);
   if (!expert.ok()) return expert.status().WithContext("brick " + rec.Ref());
   ServedBrick s;
-  s.info = {rec.name, rec.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(rec.layer),
-            static_cast<uint32_t>(rec.index)};
+  s.info = MlpBrickInfo(rec);
   s.version = rec.version;
   s.expert = std::move(*expert);
   s.d = cfg.n_embd;

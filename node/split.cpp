@@ -8,6 +8,7 @@
 #include "bricks/blocks.h"
 #include "core/glob.h"
 #include "core/log.h"
+#include "node/brick_info.h"
 #include "node/curve_keys.h"
 #include "node/failover.h"
 #include "node/remote_executor.h"
@@ -69,8 +70,7 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
       return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second +
                          ", which node '" + place + "' would not apply; place it on local");
     }
-    per_node[place].push_back(
-        {b.name, b.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(b.layer), static_cast<uint32_t>(b.index)});
+    per_node[place].push_back(MlpBrickInfo(b));
   }
   std::map<std::string, int32_t> index_of;
   for (const NodeSpec& node : p.nodes) {

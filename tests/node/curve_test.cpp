@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "core/rng.h"
+#include "node/brick_info.h"
 #include "node/brick_server.h"
 #include "node/curve_keys.h"
 #include "node/remote_executor.h"
@@ -53,8 +54,7 @@ class CurveTest : public ::testing::Test {
     layer0_ = new std::vector<wire::BrickInfo>();
     for (const BrickRecord& r : *records) {
       if (r.kind == BrickKind::kMlpExpert && r.layer == 0) {
-        layer0_->push_back({r.name, r.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(r.layer),
-                            static_cast<uint32_t>(r.index)});
+        layer0_->push_back(MlpBrickInfo(r));
       }
     }
   }

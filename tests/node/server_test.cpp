@@ -19,6 +19,7 @@
 
 #include "bricks/session.h"
 #include "core/rng.h"
+#include "node/brick_info.h"
 #include "node/remote_executor.h"
 #include "node/submodel.h"
 #include "registry/test_model.h"
@@ -61,8 +62,7 @@ class ServerTest : public ::testing::Test {
     even_ = new std::vector<wire::BrickInfo>();
     for (const BrickRecord& r : *records) {
       if (r.kind == BrickKind::kMlpExpert && r.index % 2 == 0) {
-        even_->push_back({r.name, r.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(r.layer),
-                          static_cast<uint32_t>(r.index)});
+        even_->push_back(MlpBrickInfo(r));
       }
     }
   }

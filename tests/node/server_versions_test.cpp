@@ -15,6 +15,7 @@
 
 #include "bricks/experts.h"
 #include "core/rng.h"
+#include "node/brick_info.h"
 #include "node/brick_server.h"
 #include "node/remote_executor.h"
 #include "node/served_bricks.h"
@@ -123,7 +124,7 @@ class ServerVersionsTest : public ::testing::Test {
   }
 
   static wire::BrickInfo Info(const BrickRecord& r) {
-    return {r.name, r.digest, wire::ExpertKind::kMlp, static_cast<uint32_t>(r.layer), static_cast<uint32_t>(r.index)};
+    return MlpBrickInfo(r);
   }
 
   // Imports model "m" again with brick kSwapped taken from a model of another seed: a new version of
