@@ -17,13 +17,11 @@ namespace fs = std::filesystem;
 
 using testing::CmdResult;
 
-class ComposeCliTest : public ::testing::Test {
+class ComposeCliTest : public testing::CliTest {
  protected:
+  ComposeCliTest() : CliTest("brick_compose_cli_") {}
+
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("brick_compose_cli_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    reg_ = (dir_ / "r.db").string();
     // Named like the demo's model so the example spec configs/tiny-demo-coder.yaml resolves.
     CmdResult r = Brick("make-test-model " + Path("m") +
                             " --layers 3 --d-model 64 --attn-experts 4 --mlp-experts 6 --vocab 300 --dtype f32",
@@ -34,12 +32,7 @@ class ComposeCliTest : public ::testing::Test {
     r = Brick("tag tiny-demo@1 stable");
     ASSERT_EQ(r.code, 0) << r.err;
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-  CmdResult Brick(const std::string& args, bool with_registry = true) {
-    return testing::RunBrick(args + (with_registry ? " --registry " + reg_ : ""), dir_ / "io");
-  }
   std::string WriteSpec(const std::string& name, const std::string& text) const {
     std::ofstream(Path(name)) << text;
     return Path(name);
@@ -62,9 +55,6 @@ class ComposeCliTest : public ::testing::Test {
     EXPECT_GT(logits.str().size(), 128u);
     return j.ok() ? DumpJson(*j->Find("generated")) + logits.str() : "";
   }
-
-  fs::path dir_;
-  std::string reg_;
 };
 
 TEST_F(ComposeCliTest, ComposeShowsThePerLayerTableAndSaveThenRunByName) {

@@ -14,12 +14,11 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CmdResult;
 
-class CoordinatorCliTest : public ::testing::Test {
+class CoordinatorCliTest : public testing::CliTest {
  protected:
+  CoordinatorCliTest() : CliTest("brick_coordinator_cli_") {}
+
   void SetUp() override {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    reg_ = (dir_ / "r.db").string();
     for (const char* seed : {"1", "2"}) {
       const std::string dir = Path(std::string("m") + seed);
       ASSERT_EQ(Brick("make-test-model " + dir + " --layers 2 --d-model 64 --vocab 300 --seed " + seed, false).code, 0);
@@ -33,13 +32,8 @@ class CoordinatorCliTest : public ::testing::Test {
   }
   void TearDown() override {
     server_.Stop();
-    fs::remove_all(dir_);
   }
 
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-  CmdResult Brick(const std::string& args, bool with_registry = true) {
-    return testing::RunBrick(args + (with_registry ? " --registry " + reg_ : ""), dir_ / "io");
-  }
   // `brick run ... --json` and its "manifest" and "generated" fields.
   std::pair<std::string, std::string> Run(const std::string& what) {
     const CmdResult r = Brick("run " + what + " --tokens 5,17,42 -n 6 --temp 0 --json", what.find("--server") == std::string::npos);
@@ -50,8 +44,7 @@ class CoordinatorCliTest : public ::testing::Test {
     return {m == nullptr ? "" : m->as_string(), DumpJson(*j->Find("generated"))};
   }
 
-  fs::path dir_ = fs::temp_directory_path() / ("brick_coordinator_cli_" + std::to_string(getpid()));
-  std::string reg_, endpoint_;
+  std::string endpoint_;
   testing::ServeProcess server_{dir_ / "serve.out", dir_ / "serve.err"};
 };
 

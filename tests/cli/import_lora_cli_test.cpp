@@ -59,13 +59,11 @@ void WriteSafetensorsF32(const std::string& path, const std::vector<F32Tensor>& 
   std::ofstream(path, std::ios::binary) << len << json << data;
 }
 
-class ImportLoraCliTest : public ::testing::Test {
+class ImportLoraCliTest : public testing::CliTest {
  protected:
+  ImportLoraCliTest() : CliTest("brick_lora_cli_") {}
+
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("brick_lora_cli_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    reg_ = (dir_ / "r.db").string();
     const std::string model = (dir_ / "m").string();
     // D = 32, F = 48, V = 100; layer 1 has 5 MLP experts.
     CmdResult r = Brick("make-test-model " + model +
@@ -74,11 +72,6 @@ class ImportLoraCliTest : public ::testing::Test {
     ASSERT_EQ(r.code, 0) << r.err;
     r = Brick("import " + model + " --name tiny");
     ASSERT_EQ(r.code, 0) << r.err;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  CmdResult Brick(const std::string& args, bool with_registry = true) {
-    return testing::RunBrick(args + (with_registry ? " --registry " + reg_ : ""), dir_ / "io");
   }
 
   // A rank-4 adapter: stacked L1 MLP up-projections (5 experts), attention expert 2 of layer 0 (wq) and
@@ -110,9 +103,6 @@ class ImportLoraCliTest : public ::testing::Test {
     EXPECT_EQ(bricks.code, 0) << bricks.err;
     return models.out + bricks.out;
   }
-
-  fs::path dir_;
-  std::string reg_;
 };
 
 const JsonValue* FindByName(const JsonValue& arr, const std::string& name) {

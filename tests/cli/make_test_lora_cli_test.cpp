@@ -24,13 +24,11 @@ namespace fs = std::filesystem;
 
 using testing::CmdResult;
 
-class MakeTestLoraCliTest : public ::testing::Test {
+class MakeTestLoraCliTest : public testing::CliTest {
  protected:
+  MakeTestLoraCliTest() : CliTest("brick_make_lora_cli_") {}
+
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("brick_make_lora_cli_" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    reg_ = Path("r.db");
     // F32, so merged and on-the-fly logits can be compared tightly. D = 32, F = 64, V = 100; 3 and 5
     // MLP experts.
     CmdResult r = Brick("make-test-model " + Path("m") +
@@ -40,12 +38,7 @@ class MakeTestLoraCliTest : public ::testing::Test {
     r = Brick("import " + Path("m") + " --name tiny");
     ASSERT_EQ(r.code, 0) << r.err;
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-  CmdResult Brick(const std::string& args, bool with_registry = true) {
-    return testing::RunBrick(args + (with_registry ? " --registry " + reg_ : ""), dir_ / "io");
-  }
   std::string WriteSpec(const std::string& name, const std::string& text) const {
     std::ofstream(Path(name)) << text;
     return Path(name);
@@ -74,9 +67,6 @@ class MakeTestLoraCliTest : public ::testing::Test {
     auto j = ParseJson(r.out);
     return j.ok() ? DumpJson(*j->Find("generated")) : "";
   }
-
-  fs::path dir_;
-  std::string reg_;
 };
 
 float MaxAbsDiff(const std::vector<float>& x, const std::vector<float>& y) {

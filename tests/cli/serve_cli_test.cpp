@@ -18,12 +18,11 @@ using testing::CmdResult;
 using testing::FreePort;
 using testing::ReadAll;
 
-class ServeCliTest : public ::testing::Test {
+class ServeCliTest : public testing::CliTest {
  protected:
+  ServeCliTest() : CliTest("brick_serve_cli_") {}
+
   void SetUp() override {
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    reg_ = (dir_ / "r.db").string();
     ASSERT_EQ(Brick("make-test-model " + Path("m") + " --layers 2 --d-model 64 --mlp-experts 6 --vocab 300", false).code, 0);
     ASSERT_EQ(Brick("import " + Path("m") + " --name tiny").code, 0);
     port_ = FreePort();
@@ -42,15 +41,7 @@ class ServeCliTest : public ::testing::Test {
                                            << "  on_failure: skip-expert\n";
     std::ofstream(Path("drop.yaml")) << "model: tiny\nexperts:\n  mlp:\n    drop: {\"0-1\": [0, 3]}\n";
   }
-  void TearDown() override {
-    StopNode();
-    fs::remove_all(dir_);
-  }
-
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-  CmdResult Brick(const std::string& args, bool with_registry = true) {
-    return testing::RunBrick(args + (with_registry ? " --registry " + reg_ : ""), dir_ / "io");
-  }
+  void TearDown() override { StopNode(); }
 
   // Starts `brick serve NODE [extra args]` and waits until it says it serves.
   void StartNode(std::vector<std::string> extra = {}) {
@@ -68,8 +59,7 @@ class ServeCliTest : public ::testing::Test {
     return r.code == 0 ? ReadAll(npy) + r.out : "";
   }
 
-  fs::path dir_ = fs::temp_directory_path() / ("brick_serve_cli_" + std::to_string(getpid()));
-  std::string reg_, endpoint_, last_err_;
+  std::string endpoint_, last_err_;
   int port_ = 0;
   testing::ServeProcess node_{dir_ / "serve.out", dir_ / "serve.err"};
 };
