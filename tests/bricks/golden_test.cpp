@@ -9,12 +9,16 @@
 #include "bricks/generator.h"
 #include "bricks/session.h"
 #include "core/npy.h"
+#include "golden_checks.h"
 #include "test_util.h"
 
 namespace brickrt {
 namespace {
 
+using testing::ExpectGreedyDecodeMatches;
+using testing::ExpectPromptLogitsMatch;
 using testing::IdsFromJson;
+using testing::MaxAbsDiff;
 using testing::ReadFile;
 using testing::ReferenceDir;
 
@@ -76,33 +80,13 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
     ASSERT_EQ(prompts_.size(), 3u);
   }
 
-  float MaxAbsDiff(const std::vector<float>& got, const std::vector<float>& want) {
-    float m = 0;
-    for (size_t i = 0; i < want.size(); ++i) m = std::max(m, std::fabs(got[i] - want[i]));
-    return m;
-  }
-
   std::string dir_;
   std::shared_ptr<const Model> model_;
   std::vector<std::vector<int32_t>> prompts_;
 };
 
 TEST_P(GoldenTest, PromptLogitsMatchReferenceOneSequenceAtATime) {
-  ThreadPool pool(2);
-  const int64_t V = model_->config().vocab_size;
-  for (size_t k = 0; k < prompts_.size(); ++k) {
-    auto golden = ReadNpyF32(dir_ + "/logits_" + std::to_string(k) + ".npy");
-    ASSERT_TRUE(golden.ok()) << golden.status().ToString();
-    const int64_t T = static_cast<int64_t>(prompts_[k].size());
-    ASSERT_EQ(golden->first, (Shape{T, V}));
-    Session session(model_, SessionOptions{1, T, T}, &pool);
-    auto seq = session.AddSequence();
-    ASSERT_TRUE(seq.ok());
-    std::vector<float> logits(static_cast<size_t>(T * V));
-    const SequenceChunk chunk{*seq, prompts_[k]};
-    ASSERT_TRUE(session.Forward({&chunk, 1}, true, logits.data()).ok());
-    EXPECT_LE(MaxAbsDiff(logits, golden->second), kLogitTolerance) << "prompt " << k;
-  }
+  ExpectPromptLogitsMatch(model_, dir_, prompts_, kLogitTolerance);
 }
 
 TEST_P(GoldenTest, BatchOfDifferentLengthsMatchesReference) {
@@ -131,22 +115,7 @@ TEST_P(GoldenTest, BatchOfDifferentLengthsMatchesReference) {
 }
 
 TEST_P(GoldenTest, CachedGreedyDecodeMatchesReferenceRecomputation) {
-  auto greedy = ParseJson(ReadFile(dir_ + "/greedy.json"));
-  ASSERT_TRUE(greedy.ok()) << greedy.status().ToString();
-  const auto& entries = greedy->Find("greedy")->as_array();
-  ASSERT_EQ(entries.size(), prompts_.size());
-  ThreadPool pool(2);
-  Session session(model_, SessionOptions{3, 64, 64}, &pool);
-  GenerateOptions opts;
-  opts.max_new_tokens = *entries[0].Find("n")->as_int64();
-  opts.sampling.temperature = 0;
-  opts.stop_at_eos = false;
-  auto result = Generate(session, prompts_, opts);  // all three prompts as one batch
-  ASSERT_TRUE(result.ok()) << result.status().ToString();
-  for (size_t k = 0; k < entries.size(); ++k) {
-    const size_t idx = static_cast<size_t>(*entries[k].Find("prompt_index")->as_int64());
-    EXPECT_EQ(result->generated[idx], IdsFromJson(*entries[k].Find("tokens"))) << "prompt " << idx;
-  }
+  ExpectGreedyDecodeMatches(model_, dir_, prompts_);  // all three prompts as one batch
 }
 
 // "pruned": the ragged case with experts removed and top-k changed (a submodel, issue #4).

@@ -11,11 +11,14 @@
 #include "bricks/session.h"
 #include "core/npy.h"
 #include "registry/safetensors.h"
+#include "golden_checks.h"
 #include "test_util.h"
 
 namespace brickrt {
 namespace {
 
+using testing::ExpectGreedyDecodeMatches;
+using testing::ExpectPromptLogitsMatch;
 using testing::IdsFromJson;
 using testing::ReadFile;
 using testing::ReferenceDir;
@@ -95,41 +98,10 @@ class LoraGoldenTest : public ::testing::TestWithParam<bool> {  // merged?
 };
 
 TEST_P(LoraGoldenTest, PromptLogitsMatchReference) {
-  ThreadPool pool(2);
-  const int64_t V = model_->config().vocab_size;
-  for (size_t k = 0; k < prompts_.size(); ++k) {
-    auto golden = ReadNpyF32(dir_ + "/logits_" + std::to_string(k) + ".npy");
-    ASSERT_TRUE(golden.ok()) << golden.status().ToString();
-    const int64_t T = static_cast<int64_t>(prompts_[k].size());
-    ASSERT_EQ(golden->first, (Shape{T, V}));
-    Session session(model_, SessionOptions{1, T, T}, &pool);
-    const int seq = *session.AddSequence();
-    std::vector<float> logits(static_cast<size_t>(T * V));
-    const SequenceChunk chunk{seq, prompts_[k]};
-    ASSERT_TRUE(session.Forward({&chunk, 1}, true, logits.data()).ok());
-    float worst = 0;
-    for (size_t i = 0; i < logits.size(); ++i) worst = std::max(worst, std::fabs(logits[i] - golden->second[i]));
-    EXPECT_LE(worst, kLogitTolerance) << "prompt " << k;
-  }
+  ExpectPromptLogitsMatch(model_, dir_, prompts_, kLogitTolerance);
 }
 
-TEST_P(LoraGoldenTest, CachedGreedyDecodeMatchesReference) {
-  auto greedy = ParseJson(ReadFile(dir_ + "/greedy.json"));
-  ASSERT_TRUE(greedy.ok()) << greedy.status().ToString();
-  const auto& entries = greedy->Find("greedy")->as_array();
-  ThreadPool pool(2);
-  Session session(model_, SessionOptions{3, 64, 64}, &pool);
-  GenerateOptions opts;
-  opts.max_new_tokens = *entries[0].Find("n")->as_int64();
-  opts.sampling.temperature = 0;
-  opts.stop_at_eos = false;
-  auto result = Generate(session, prompts_, opts);
-  ASSERT_TRUE(result.ok()) << result.status().ToString();
-  for (const JsonValue& e : entries) {
-    const auto idx = static_cast<size_t>(*e.Find("prompt_index")->as_int64());
-    EXPECT_EQ(result->generated[idx], IdsFromJson(*e.Find("tokens"))) << "prompt " << idx;
-  }
-}
+TEST_P(LoraGoldenTest, CachedGreedyDecodeMatchesReference) { ExpectGreedyDecodeMatches(model_, dir_, prompts_); }
 
 INSTANTIATE_TEST_SUITE_P(Reference, LoraGoldenTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Merged" : "OnTheFly"; });
