@@ -58,7 +58,7 @@ int ServeCoordinator(const char* cmd, const ArgParser& a, const std::string& pat
   if (!coordinator.ok()) return Fail(cmd, coordinator.status().message());
   std::printf("serving %s on %s as coordinator '%s'%s\n", (*coordinator)->manifest_at_start().c_str(),
               (*coordinator)->endpoint().c_str(), o.name.c_str(),
-              o.model.find(':') != std::string::npos ? (" (following " + o.model + ")").c_str() : "");
+              (*coordinator)->following().empty() ? "" : (" (following " + (*coordinator)->following() + ")").c_str());
   std::fflush(stdout);
   return WaitAndStop(cmd, stop, [&] { (*coordinator)->Stop(); });
 }

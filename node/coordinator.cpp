@@ -40,6 +40,7 @@ struct Coordinator::Impl {
   CoordinatorOptions opts;
   zmq::context_t ctx{1};
   std::string endpoint, first_manifest;
+  std::string following;  // opts.model when it names a tag
   std::string wake_endpoint;
   std::unique_ptr<ModelLoader> loader;
   std::unique_ptr<ThreadPool> pool;
@@ -86,7 +87,7 @@ serve::StatusReply Coordinator::Impl::StatusNow(uint64_t id) const {
   serve::StatusReply s;
   s.request_id = id;
   s.manifest = deployments.front()->manifest();
-  if (!opts.model.empty() && opts.model.find(':') != std::string::npos) s.following = opts.model;
+  s.following = following;
   for (const auto& d : deployments) {
     if (!d->idle()) s.running.push_back(d->manifest());
     s.sequences += static_cast<uint32_t>(d->sequences());
@@ -268,9 +269,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions
   if (opts.max_queue < 1) return InvalidArgument("max_queue must be >= 1");
   auto impl = std::make_unique<Impl>();
   impl->opts = opts;
-  const bool follows = !opts.model.empty() && opts.model.find(':') != std::string::npos;
-  BRICK_ASSIGN_OR_RETURN(impl->loader,
-                         ModelLoader::Create(opts.registry_path, follows ? opts.model : "", opts.follow_every));
+  if (opts.model.find(':') != std::string::npos) impl->following = opts.model;
+  BRICK_ASSIGN_OR_RETURN(impl->loader, ModelLoader::Create(opts.registry_path, impl->following, opts.follow_every));
   impl->pool = std::make_unique<ThreadPool>(opts.threads);
   BRICK_ASSIGN_OR_RETURN(LoadedManifest first, impl->loader->LoadFirst(opts.model, opts.spec_path));
   BRICK_ASSIGN_OR_RETURN(std::unique_ptr<Deployment> d,
@@ -322,5 +322,6 @@ void Coordinator::Stop() {
 
 const std::string& Coordinator::endpoint() const { return impl_->endpoint; }
 const std::string& Coordinator::manifest_at_start() const { return impl_->first_manifest; }
+const std::string& Coordinator::following() const { return impl_->following; }
 
 }  // namespace brickrt

@@ -57,6 +57,8 @@ class Coordinator {
 
   const std::string& endpoint() const;  // the bound endpoint, port resolved
   const std::string& manifest_at_start() const;
+  // The NAME:TAG reference the coordinator follows (model: NAME:TAG), or empty.
+  const std::string& following() const;
   void Stop();
 
   struct Impl;  // node/coordinator.cpp
