@@ -20,6 +20,10 @@ struct CudaDevice {
 // Devices visible to this process; empty (not an error) without a driver or a GPU.
 std::vector<CudaDevice> ListDevices();
 
+// Makes `device` the current device of the calling thread (cudaSetDevice): every later allocation,
+// stream and launch of this thread goes to it. Unavailable when there is no such device.
+Status UseDevice(int device);
+
 // Runs y = a·x + y on `device` over n elements and checks every element against the host result.
 // Unavailable when there is no such device; Internal with the CUDA error string on any failure.
 Status SelfTest(int device, int n = 1 << 20);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 
 #include "core/status.h"
 
@@ -55,10 +56,69 @@ class Stream {
   CudaStream s_ = nullptr;
 };
 
+// Page-locked host memory (cudaMallocHost), freed on destruction. Move-only. Copies between it and the
+// device are truly asynchronous, so a host thread can go on working while they run.
+class PinnedMemory {
+ public:
+  PinnedMemory() = default;
+  PinnedMemory(PinnedMemory&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr, o.bytes_ = 0; }
+  PinnedMemory& operator=(PinnedMemory&& o) noexcept;
+  PinnedMemory(const PinnedMemory&) = delete;
+  PinnedMemory& operator=(const PinnedMemory&) = delete;
+  ~PinnedMemory();
+
+  // Unavailable without a device, Internal with the CUDA error string on any other failure.
+  static Result<PinnedMemory> Allocate(size_t bytes);
+
+  void* data() const { return ptr_; }
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// A bump allocator over one DeviceMemory: every buffer of a model's weights or of a session's scratch
+// is carved from one cudaMalloc made up front (the device memory pool), so nothing is allocated while
+// serving. Pure pointer arithmetic on the host; the memory is never touched here.
+class DeviceArena {
+ public:
+  static constexpr size_t kAlign = 256;  // cudaMalloc's own alignment: every carve is coalescing-friendly
+  static constexpr size_t Round(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+
+  DeviceArena() = default;
+  explicit DeviceArena(DeviceMemory memory) : memory_(std::move(memory)) {}
+
+  // The next `bytes` (rounded up to kAlign), or nullptr when the arena is exhausted (a sizing bug of
+  // the caller, who planned the arena from the same Round()ed sizes). Zero bytes gives nullptr.
+  void* Carve(size_t bytes) {
+    if (bytes == 0 || Round(bytes) > memory_.bytes() - used_) return nullptr;
+    void* p = static_cast<char*>(memory_.data()) + used_;
+    used_ += Round(bytes);
+    return p;
+  }
+  template <typename T>
+  T* Carve(size_t n) { return static_cast<T*>(Carve(n * sizeof(T))); }
+
+  size_t used() const { return used_; }
+  size_t capacity() const { return memory_.bytes(); }
+
+ private:
+  DeviceMemory memory_;
+  size_t used_ = 0;
+};
+
 // Enqueue a copy on `stream` (asynchronous for pinned host memory, otherwise staged by the driver).
 Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream);
 // Copies and then synchronizes `stream`: on return the host buffer holds the data.
 Status CopyToHost(void* dst, const void* src, size_t bytes, CudaStream stream);
+// Enqueues a device→host copy without waiting (dst should be PinnedMemory for the copy to overlap
+// host work); the data is there once `stream` is synchronized.
+Status CopyToHostAsync(void* dst, const void* src, size_t bytes, CudaStream stream);
+// Enqueues a device→device copy on `stream`.
+Status CopyOnDevice(void* dst, const void* src, size_t bytes, CudaStream stream);
 // cudaMemsetAsync to zero.
 Status ZeroDevice(void* dst, size_t bytes, CudaStream stream);
 

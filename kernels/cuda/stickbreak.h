@@ -24,4 +24,14 @@ Status StickBreakPrefillCuda(const float* q, int64_t ldq, int64_t n, const int64
                              const float* v, int64_t ldkv, int64_t d, float scale, float* out, int64_t ldo,
                              CudaStream stream);
 
+// Attention for P gathered (token, expert) pairs of a batch of sequences, in one launch: query p (row p
+// of q, stride ldq) belongs to token row rows[p] at absolute position positions[rows[p]], and attends
+// over keys 0..positions[rows[p]] of that row's sequence cache kv_of_row[rows[p]] (K = V, F32 rows of
+// stride ldkv: MoLM's shared LN₁ memory). q F32 [P, d], rows int32 [P], positions int64 [rows],
+// kv_of_row: [rows] device pointers, out F32 [P, d] (stride ldo); all device. One block per pair, each
+// running the decode scan; results equal StickBreakPrefillCuda's for the same query, keys and position.
+Status StickBreakPairsCuda(const float* q, int64_t ldq, int64_t P, const int32_t* rows, const int64_t* positions,
+                           const float* const* kv_of_row, int64_t ldkv, int64_t d, float scale, float* out,
+                           int64_t ldo, CudaStream stream);
+
 }  // namespace brickrt::cuda
