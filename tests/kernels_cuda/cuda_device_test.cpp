@@ -20,6 +20,15 @@ TEST(CudaDevice, SelfTestOnEveryDevice) {
 TEST(CudaDevice, MissingDeviceIsUnavailableNotACrash) {
   const auto devices = cuda::ListDevices();
   EXPECT_EQ(cuda::SelfTest(static_cast<int>(devices.size())).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(cuda::UseDevice(static_cast<int>(devices.size())).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(cuda::UseDevice(-1).code(), StatusCode::kUnavailable);
+}
+
+TEST(CudaDevice, UseEveryDevice) {
+  const auto devices = cuda::ListDevices();
+  if (devices.empty()) GTEST_SKIP() << "no CUDA device on this machine";
+  for (const auto& d : devices) EXPECT_TRUE(cuda::UseDevice(d.index).ok()) << d.name;
+  EXPECT_TRUE(cuda::UseDevice(devices[0].index).ok());
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Stick-breaking attention on the GPU (decode and prefill) against the CPU double reference and the
+// Stick-breaking attention on the GPU (decode, prefill, gathered pairs) against the CPU double reference and the
 // CPU decode scan: odd d and key counts (not multiples of 32), row strides, and a long cache where the
 // early stop triggers (NaN keys older than the stop point would poison a scan that went past it).
 #include <gtest/gtest.h>
@@ -92,6 +92,51 @@ TEST(CudaStickBreak, PrefillMatchesReferenceWithStrides) {
   for (int64_t r = 0; r < n; ++r) {
     for (int64_t i = 0; i < d; ++i) ASSERT_NEAR(out[r * ldo + i], ref[r * ldo + i], kTol) << "r=" << r << " i=" << i;
     for (int64_t i = d; i < ldo; ++i) ASSERT_EQ(out[r * ldo + i], 0.0f) << "padding written, r=" << r;
+  }
+}
+
+TEST(CudaStickBreak, PairsOverSeveralSequencesMatchReferencePerQuery) {
+  BRICK_REQUIRE_CUDA_DEVICE();
+  // Three sequences of different lengths, each its own cache allocation; five token rows (a decode row
+  // per sequence and two more prefill rows); eight (token, expert) pairs in no particular order.
+  std::mt19937 rng(21);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t d = 67, pad = 3, ldq = d + 5, ldo = d + 2;
+  std::vector<Cache> caches;
+  std::vector<cuda::DeviceMemory> dcaches;
+  for (int64_t S : {37, 5, 70}) {
+    caches.push_back(RandomCache(S, d, pad, rng));
+    dcaches.push_back(Upload(caches.back().kv));
+  }
+  const std::vector<int> seq_of_row = {0, 1, 2, 2, 0};
+  const std::vector<int64_t> positions = {36, 4, 69, 20, 0};
+  const std::vector<int32_t> rows = {2, 0, 4, 1, 2, 3, 0, 3};
+  const int64_t P = static_cast<int64_t>(rows.size());
+  std::vector<const float*> kv_of_row;
+  for (int s : seq_of_row) kv_of_row.push_back(dcaches[static_cast<size_t>(s)].as<const float>());
+  std::vector<float> q(static_cast<size_t>(P * ldq));
+  for (auto& v : q) v = 2.0f * nd(rng);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  std::vector<float> ref(static_cast<size_t>(P * ldo), 0.0f);
+  for (int64_t p = 0; p < P; ++p) {
+    const auto row = static_cast<size_t>(rows[static_cast<size_t>(p)]);
+    const Cache& c = caches[static_cast<size_t>(seq_of_row[row])];
+    kernels::StickBreakRef(q.data() + p * ldq, ldq, 1, &positions[row], c.kv.data(), c.kv.data(), c.ld, d, scale,
+                           ref.data() + p * ldo, ldo);
+  }
+  auto dq = Upload(q);
+  auto drows = Upload(rows);
+  auto dpos = Upload(positions);
+  auto dkv_of_row = Upload(kv_of_row);
+  auto dout = Upload(std::vector<float>(ref.size(), 0.0f));
+  const Status st = cuda::StickBreakPairsCuda(dq.as<float>(), ldq, P, drows.as<int32_t>(), dpos.as<int64_t>(),
+                                              dkv_of_row.as<const float* const>(), d + pad, d, scale,
+                                              dout.as<float>(), ldo, nullptr);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const auto out = Download<float>(dout, ref.size());
+  for (int64_t p = 0; p < P; ++p) {
+    for (int64_t i = 0; i < d; ++i) ASSERT_NEAR(out[p * ldo + i], ref[p * ldo + i], kTol) << "p=" << p << " i=" << i;
+    for (int64_t i = d; i < ldo; ++i) ASSERT_EQ(out[p * ldo + i], 0.0f) << "padding written, p=" << p;
   }
 }
 

@@ -1,0 +1,129 @@
+// Emulated memory.h: device memory the host cannot dereference (shadow.h), dummy streams, pinned memory
+// as aligned host memory, and copies that check which side of the bus each pointer is on.
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "kernels/cuda/memory.h"
+#include "kernels/cuda_emul/shadow.h"
+
+namespace brickrt::cuda {
+
+DeviceMemory& DeviceMemory::operator=(DeviceMemory&& o) noexcept {
+  if (this != &o) {
+    if (ptr_ != nullptr) emul::UnmapDevice(ptr_);
+    ptr_ = o.ptr_, bytes_ = o.bytes_;
+    o.ptr_ = nullptr, o.bytes_ = 0;
+  }
+  return *this;
+}
+
+DeviceMemory::~DeviceMemory() {
+  if (ptr_ != nullptr) emul::UnmapDevice(ptr_);
+}
+
+Result<DeviceMemory> DeviceMemory::Allocate(size_t bytes) {
+  DeviceMemory m;
+  if (bytes == 0) return Result<DeviceMemory>(std::move(m));
+  BRICK_ASSIGN_OR_RETURN(m.ptr_, emul::MapDevice(bytes));
+  m.bytes_ = bytes;
+  return Result<DeviceMemory>(std::move(m));
+}
+
+Stream& Stream::operator=(Stream&& o) noexcept {
+  if (this != &o) {
+    if (s_ != nullptr) emul::DeleteToken(emul::Token::kStream, s_);
+    s_ = o.s_;
+    o.s_ = nullptr;
+  }
+  return *this;
+}
+
+Stream::~Stream() {
+  if (s_ != nullptr) emul::DeleteToken(emul::Token::kStream, s_);
+}
+
+Result<Stream> Stream::Create() {
+  Stream out;
+  out.s_ = emul::NewToken(emul::Token::kStream);
+  return Result<Stream>(std::move(out));
+}
+
+// Work runs eagerly when it is enqueued, so there is never anything left to wait for.
+Status Stream::Synchronize() const { return emul::CheckStream(s_, "Stream::Synchronize"); }
+
+PinnedMemory& PinnedMemory::operator=(PinnedMemory&& o) noexcept {
+  if (this != &o) {
+    std::free(ptr_);
+    ptr_ = o.ptr_, bytes_ = o.bytes_;
+    o.ptr_ = nullptr, o.bytes_ = 0;
+  }
+  return *this;
+}
+
+PinnedMemory::~PinnedMemory() { std::free(ptr_); }
+
+Result<PinnedMemory> PinnedMemory::Allocate(size_t bytes) {
+  constexpr size_t kPage = 4096;  // cudaMallocHost hands out page-aligned memory
+  PinnedMemory m;
+  if (bytes == 0) return Result<PinnedMemory>(std::move(m));
+  m.ptr_ = std::aligned_alloc(kPage, (bytes + kPage - 1) / kPage * kPage);
+  if (m.ptr_ == nullptr) return Internal("CUDA emulation: allocate " + std::to_string(bytes) + " pinned bytes");
+  m.bytes_ = bytes;
+  return Result<PinnedMemory>(std::move(m));
+}
+
+Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "CopyToDevice"));
+  BRICK_RETURN_IF_ERROR(emul::RequireHost(src, "CopyToDevice: src"));
+  BRICK_ASSIGN_OR_RETURN(void* d, emul::ShadowBytes(dst, bytes, "CopyToDevice: dst"));
+  std::memcpy(d, src, bytes);
+  return Status::Ok();
+}
+
+namespace {
+
+Status DeviceToHost(const std::string& op, void* dst, const void* src, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, op));
+  BRICK_RETURN_IF_ERROR(emul::RequireHost(dst, op + ": dst"));
+  BRICK_ASSIGN_OR_RETURN(const void* s, emul::ShadowBytes(src, bytes, op + ": src"));
+  std::memcpy(dst, s, bytes);
+  return Status::Ok();
+}
+
+}  // namespace
+
+// Both copy eagerly, so the data is on the host on return either way.
+Status CopyToHost(void* dst, const void* src, size_t bytes, CudaStream stream) {
+  return DeviceToHost("CopyToHost", dst, src, bytes, stream);
+}
+
+Status CopyToHostAsync(void* dst, const void* src, size_t bytes, CudaStream stream) {
+  return DeviceToHost("CopyToHostAsync", dst, src, bytes, stream);
+}
+
+Status CopyOnDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "CopyOnDevice"));
+  BRICK_ASSIGN_OR_RETURN(void* d, emul::ShadowBytes(dst, bytes, "CopyOnDevice: dst"));
+  BRICK_ASSIGN_OR_RETURN(const void* s, emul::ShadowBytes(src, bytes, "CopyOnDevice: src"));
+  const auto* dc = static_cast<const char*>(d);
+  const auto* sc = static_cast<const char*>(s);
+  // cudaMemcpyAsync's result is undefined for overlapping ranges: refuse rather than pick one.
+  if (dc < sc + bytes && sc < dc + bytes) return InvalidArgument("CopyOnDevice: source and destination overlap");
+  std::memcpy(d, s, bytes);
+  return Status::Ok();
+}
+
+Status ZeroDevice(void* dst, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "ZeroDevice"));
+  BRICK_ASSIGN_OR_RETURN(void* d, emul::ShadowBytes(dst, bytes, "ZeroDevice: dst"));
+  std::memset(d, 0, bytes);
+  return Status::Ok();
+}
+
+}  // namespace brickrt::cuda

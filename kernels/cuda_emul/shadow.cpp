@@ -1,0 +1,155 @@
+// The registry behind shadow.h: live emulated allocations (start → size, shadow) and live stream /
+// cuBLAS tokens, each behind one mutex. Allocations are a memfd mapped twice.
+#include "kernels/cuda_emul/shadow.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+namespace brickrt::cuda::emul {
+namespace {
+
+struct Allocation {
+  size_t bytes = 0;   // what the caller asked for: the valid range
+  size_t mapped = 0;  // bytes rounded up to pages: the length of both mappings
+  char* shadow = nullptr;
+};
+
+struct Registry {
+  std::mutex mu;
+  std::map<uintptr_t, Allocation> live;  // device start address → allocation
+  std::set<const void*> tokens[2];       // indexed by Token
+};
+
+Registry& Reg() {
+  static Registry* r = new Registry;  // never destroyed: DeviceMemory may outlive static destructors
+  return *r;
+}
+
+std::string Hex(const void* p) {
+  std::ostringstream s;
+  s << p;
+  return s.str();
+}
+
+Status OsError(const char* what, size_t bytes) {
+  return Internal(std::string("CUDA emulation: ") + what + " for " + std::to_string(bytes) +
+                  " bytes of device memory: " + std::strerror(errno));
+}
+
+// The allocation holding address a, or live.end(). REQUIRES: the lock is held.
+std::map<uintptr_t, Allocation>::iterator Find(Registry& r, uintptr_t a) {
+  auto it = r.live.upper_bound(a);
+  if (it == r.live.begin()) return r.live.end();
+  --it;
+  return a < it->first + it->second.bytes ? it : r.live.end();
+}
+
+}  // namespace
+
+Result<void*> MapDevice(size_t bytes) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t mapped = (bytes + page - 1) / page * page;
+  const int fd = memfd_create("brick-emulated-device-memory", MFD_CLOEXEC);
+  if (fd < 0) return OsError("memfd_create", bytes);
+  if (ftruncate(fd, static_cast<off_t>(mapped)) != 0) {
+    const Status st = OsError("ftruncate", bytes);
+    close(fd);
+    return st;
+  }
+  void* device = mmap(nullptr, mapped, PROT_NONE, MAP_SHARED, fd, 0);
+  void* shadow = device == MAP_FAILED ? MAP_FAILED : mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (device == MAP_FAILED || shadow == MAP_FAILED) {
+    const Status st = OsError("mmap", bytes);
+    if (device != MAP_FAILED) munmap(device, mapped);
+    close(fd);
+    return st;
+  }
+  close(fd);  // the mappings keep the memory
+  std::memset(shadow, 0xFF, std::min(bytes, kPoisonBytes));
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.live[reinterpret_cast<uintptr_t>(device)] = {bytes, mapped, static_cast<char*>(shadow)};
+  return device;
+}
+
+void UnmapDevice(void* device) {
+  Allocation a;
+  {
+    Registry& r = Reg();
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = r.live.find(reinterpret_cast<uintptr_t>(device));
+    BRICK_ASSERT(it != r.live.end(), "UnmapDevice: not the start of a live emulated allocation");
+    a = it->second;
+    r.live.erase(it);
+  }
+  munmap(device, a.mapped);
+  munmap(a.shadow, a.mapped);
+}
+
+bool IsDevice(const void* p) {
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return Find(r, reinterpret_cast<uintptr_t>(p)) != r.live.end();
+}
+
+Result<void*> ShadowBytes(const void* p, size_t bytes, const std::string& what) {
+  if (bytes == 0) return static_cast<void*>(nullptr);  // touches nothing, like a kernel over no elements
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = Find(r, a);
+  if (it == r.live.end()) {
+    return InvalidArgument(what + " (" + Hex(p) +
+                           ") is not device memory (a host pointer passed to a GPU kernel, or a freed buffer)");
+  }
+  const size_t offset = a - it->first;
+  if (bytes > it->second.bytes - offset) {
+    return InvalidArgument(what + ": " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) +
+                           " run past the end of its " + std::to_string(it->second.bytes) +
+                           "-byte device allocation (an out-of-bounds access on the GPU)");
+  }
+  return static_cast<void*>(it->second.shadow + offset);
+}
+
+Status RequireHost(const void* p, const std::string& what) {
+  if (!IsDevice(p)) return Status::Ok();
+  return InvalidArgument(what + " (" + Hex(p) + ") is device memory where host memory is needed");
+}
+
+void* NewToken(Token kind) {
+  void* t = new char;
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.tokens[static_cast<int>(kind)].insert(t);
+  return t;
+}
+
+void DeleteToken(Token kind, void* token) {
+  {
+    Registry& r = Reg();
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.tokens[static_cast<int>(kind)].erase(token);
+  }
+  delete static_cast<char*>(token);
+}
+
+bool IsLive(Token kind, const void* token) {
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.tokens[static_cast<int>(kind)].count(token) != 0;
+}
+
+Status CheckStream(CudaStream stream, const std::string& op) {
+  if (stream == nullptr || IsLive(Token::kStream, stream)) return Status::Ok();
+  return InvalidArgument(op + ": stream " + Hex(stream) + " is not a live Stream (destroyed, or not a stream)");
+}
+
+}  // namespace brickrt::cuda::emul
