@@ -1,4 +1,4 @@
-// CUDA device listing and the axpy self-test.
+// CUDA device listing, the current device, and the axpy self-test.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -47,11 +47,19 @@ std::vector<CudaDevice> ListDevices() {
   return out;
 }
 
+Status UseDevice(int device) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    n = 0;
+  }
+  if (device < 0 || device >= n)
+    return Unavailable("no CUDA device " + std::to_string(device) + " (" + std::to_string(n) + " visible)");
+  return Check(cudaSetDevice(device), "set device");
+}
+
 Status SelfTest(int device, int n) {
-  const auto devices = ListDevices();
-  if (device < 0 || device >= static_cast<int>(devices.size()))
-    return Unavailable("no CUDA device " + std::to_string(device) + " (" + std::to_string(devices.size()) + " visible)");
-  BRICK_RETURN_IF_ERROR(Check(cudaSetDevice(device), "set device"));
+  BRICK_RETURN_IF_ERROR(UseDevice(device));
   std::vector<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n)), out(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     x[i] = static_cast<float>(i % 97) * 0.5f;

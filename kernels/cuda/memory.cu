@@ -1,4 +1,4 @@
-// Device memory, streams and copies behind the CUDA-free handles of memory.h.
+// Device memory, pinned host memory, streams and copies behind the CUDA-free handles of memory.h.
 #include "kernels/cuda/cuda_util.cuh"
 #include "kernels/cuda/memory.h"
 
@@ -62,6 +62,32 @@ Result<Stream> Stream::Create() {
 
 Status Stream::Synchronize() const { return CheckCuda(cudaStreamSynchronize(AsStream(s_)), "synchronize stream"); }
 
+PinnedMemory& PinnedMemory::operator=(PinnedMemory&& o) noexcept {
+  if (this != &o) {
+    if (ptr_ != nullptr) cudaFreeHost(ptr_);
+    ptr_ = o.ptr_, bytes_ = o.bytes_;
+    o.ptr_ = nullptr, o.bytes_ = 0;
+  }
+  return *this;
+}
+
+PinnedMemory::~PinnedMemory() {
+  if (ptr_ != nullptr) cudaFreeHost(ptr_);
+}
+
+Result<PinnedMemory> PinnedMemory::Allocate(size_t bytes) {
+  PinnedMemory m;
+  if (bytes == 0) return Result<PinnedMemory>(std::move(m));
+  const cudaError_t e = cudaMallocHost(&m.ptr_, bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear a sticky "no device" error
+    m.ptr_ = nullptr;
+    return CheckCuda(e, ("allocate " + std::to_string(bytes) + " pinned bytes").c_str());
+  }
+  m.bytes_ = bytes;
+  return Result<PinnedMemory>(std::move(m));
+}
+
 Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {
   if (bytes == 0) return Status::Ok();
   return CheckCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, AsStream(stream)), "copy to device");
@@ -69,9 +95,18 @@ Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream)
 
 Status CopyToHost(void* dst, const void* src, size_t bytes, CudaStream stream) {
   if (bytes == 0) return Status::Ok();
-  BRICK_RETURN_IF_ERROR(
-      CheckCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, AsStream(stream)), "copy to host"));
+  BRICK_RETURN_IF_ERROR(CopyToHostAsync(dst, src, bytes, stream));
   return CheckCuda(cudaStreamSynchronize(AsStream(stream)), "synchronize after copy to host");
+}
+
+Status CopyToHostAsync(void* dst, const void* src, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  return CheckCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, AsStream(stream)), "copy to host");
+}
+
+Status CopyOnDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {
+  if (bytes == 0) return Status::Ok();
+  return CheckCuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, AsStream(stream)), "copy on device");
 }
 
 Status ZeroDevice(void* dst, size_t bytes, CudaStream stream) {

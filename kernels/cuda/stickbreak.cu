@@ -11,10 +11,12 @@ constexpr int kThreads = 256;
 constexpr int kKeyBlock = 32;          // = kernels::internal::kStickBreakBlock
 constexpr float kStopLog = -104.0f;    // = kernels::kStickBreakStopLog (spec G6)
 
-// key_count: n_keys when positions is nullptr (decode), else positions[query] + 1.
-__global__ void StickBreakKernel(const float* q, int64_t ldq, const int64_t* positions, int64_t n_keys,
-                                 const float* k, const float* v, int64_t ldkv, int64_t d, float scale, float* out,
-                                 int64_t ldo) {
+// Query r = blockIdx.x (row r of q and out). Its keys: decode (positions == nullptr): 0..n_keys-1 of
+// k, v. Prefill (rows == nullptr): 0..positions[r] of k, v. Pairs: query r belongs to token row
+// rows[r], and sees keys 0..positions[rows[r]] of that row's cache, K = V = kv_of_row[rows[r]].
+__global__ void StickBreakKernel(const float* q, int64_t ldq, const int32_t* rows, const int64_t* positions,
+                                 int64_t n_keys, const float* k, const float* v, const float* const* kv_of_row,
+                                 int64_t ldkv, int64_t d, float scale, float* out, int64_t ldo) {
   __shared__ float logits[kKeyBlock];
   __shared__ float weights[kKeyBlock];
   __shared__ int first_used;  // oldest key of this block that is accumulated (the scan may stop inside)
@@ -22,7 +24,14 @@ __global__ void StickBreakKernel(const float* q, int64_t ldq, const int64_t* pos
   const int64_t r = blockIdx.x;
   const float* qr = q + r * ldq;
   float* o = out + r * ldo;
-  const int64_t keys = positions != nullptr ? positions[r] + 1 : n_keys;
+  int64_t keys = n_keys;
+  if (rows != nullptr) {
+    const int32_t row = rows[r];
+    keys = positions[row] + 1;
+    k = v = kv_of_row[row];
+  } else if (positions != nullptr) {
+    keys = positions[r] + 1;
+  }
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   for (int64_t i = threadIdx.x; i < d; i += blockDim.x) o[i] = 0.0f;
   float rem = 0;  // log-remainder of the newer keys; only thread 0's copy is used
@@ -78,7 +87,8 @@ __global__ void StickBreakKernel(const float* q, int64_t ldq, const int64_t* pos
 Status StickBreakDecodeCuda(const float* q, const float* k, const float* v, int64_t ldkv, int64_t n_keys, int64_t d,
                             float scale, float* out, CudaStream stream) {
   if (d == 0) return Status::Ok();
-  StickBreakKernel<<<1, kThreads, 0, detail::AsStream(stream)>>>(q, d, nullptr, n_keys, k, v, ldkv, d, scale, out, d);
+  StickBreakKernel<<<1, kThreads, 0, detail::AsStream(stream)>>>(q, d, nullptr, nullptr, n_keys, k, v, nullptr,
+                                                                 ldkv, d, scale, out, d);
   return detail::LaunchStatus("StickBreakDecode");
 }
 
@@ -86,9 +96,18 @@ Status StickBreakPrefillCuda(const float* q, int64_t ldq, int64_t n, const int64
                              const float* v, int64_t ldkv, int64_t d, float scale, float* out, int64_t ldo,
                              CudaStream stream) {
   if (n == 0 || d == 0) return Status::Ok();
-  StickBreakKernel<<<static_cast<unsigned>(n), kThreads, 0, detail::AsStream(stream)>>>(q, ldq, positions, 0, k, v,
-                                                                                         ldkv, d, scale, out, ldo);
+  StickBreakKernel<<<static_cast<unsigned>(n), kThreads, 0, detail::AsStream(stream)>>>(
+      q, ldq, nullptr, positions, 0, k, v, nullptr, ldkv, d, scale, out, ldo);
   return detail::LaunchStatus("StickBreakPrefill");
+}
+
+Status StickBreakPairsCuda(const float* q, int64_t ldq, int64_t P, const int32_t* rows, const int64_t* positions,
+                           const float* const* kv_of_row, int64_t ldkv, int64_t d, float scale, float* out,
+                           int64_t ldo, CudaStream stream) {
+  if (P == 0 || d == 0) return Status::Ok();
+  StickBreakKernel<<<static_cast<unsigned>(P), kThreads, 0, detail::AsStream(stream)>>>(
+      q, ldq, rows, positions, 0, nullptr, nullptr, kv_of_row, ldkv, d, scale, out, ldo);
+  return detail::LaunchStatus("StickBreakPairs");
 }
 
 }  // namespace brickrt::cuda
