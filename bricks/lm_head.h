@@ -21,6 +21,7 @@ class LmHead {
 
   int64_t vocab() const { return w_.N(); }
   const LoraDeltas& lora() const { return lora_; }  // usually empty
+  const kernels::PackedMatrix& w() const { return w_; }  // storage dtype, K = D, N = V
   // x F32 [M, D] -> logits F32 [M, V]. With loras, their x·Aᵀ rows go to a per-thread buffer that
   // grows to the largest M once and is then reused (the caller passes no workspace), so decode
   // does not allocate after its first step.

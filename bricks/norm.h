@@ -17,6 +17,10 @@ class Norm {
   // x F32 [M, D] -> y F32 [M, D]; y may alias x.
   void Apply(const float* x, int64_t M, float* y) const;
 
+  const Tensor& weight() const { return weight_; }  // F32 [D]
+  const Tensor& bias() const { return bias_; }      // F32 [D]
+  float eps() const { return eps_; }
+
  private:
   Tensor weight_;  // F32 [D]
   Tensor bias_;    // F32 [D]

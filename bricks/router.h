@@ -23,6 +23,9 @@ class Router {
 
   int64_t n_experts() const { return w2_.N(); }  // kept experts
   int64_t gating_size() const { return w1_.N(); }
+  const kernels::PackedMatrix& w1() const { return w1_; }  // storage dtype, K = D, N = G
+  const Tensor& b1() const { return b1_; }                 // F32 [G]
+  const kernels::PackedMatrix& w2() const { return w2_; }  // storage dtype, K = G, N = kept E
 
   // x F32 [M, D] -> gates F32 [M, k], ids int32 [M, k] (descending gate, ties -> lower id).
   // scratch: F32 [M, G + E] floats. skip: null, or [n_experts()] flags of experts to leave out of this

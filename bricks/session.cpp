@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "bricks/blocks.h"
+#include "bricks/step_validation.h"
 #include "core/system.h"
 
 namespace brickrt {
@@ -27,11 +28,6 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& opts,
   cache_ptrs_.reserve(static_cast<size_t>(opts.max_sequences));
   live_.reserve(static_cast<size_t>(opts.max_sequences));
 }
-
-namespace {
-constexpr int kMaxSequences = 1 << 16;
-constexpr int64_t kMaxTokens = int64_t{1} << 24;
-}  // namespace
 
 namespace {
 
@@ -75,22 +71,11 @@ int64_t Session::PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts
 
 Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> model, const SessionOptions& opts,
                                                  ThreadPool* pool) {
-  if (opts.max_sequences < 1 || opts.max_sequences > kMaxSequences)
-    return InvalidArgument("max_sequences must be in [1, " + std::to_string(kMaxSequences) + "]");
-  if (opts.max_context < 1 || opts.max_context > kMaxTokens)
-    return InvalidArgument("context length " + std::to_string(opts.max_context) + " is outside [1, " +
-                           std::to_string(kMaxTokens) + "] tokens");
-  if (opts.max_step_tokens < 1 || opts.max_step_tokens > kMaxTokens)
-    return InvalidArgument("tokens per step must be in [1, " + std::to_string(kMaxTokens) + "]");
+  BRICK_RETURN_IF_ERROR(ValidateSessionOptions(opts));
   if (opts.mlp_placement != nullptr) BRICK_RETURN_IF_ERROR(CheckPlacement(*model, *opts.mlp_placement));
   const int64_t need = PlannedBytes(model->config(), opts, pool ? pool->size() : 1, model->MaxLoraRank());
   const int64_t have = PhysicalMemoryBytes();
-  if (have > 0 && need > have) {
-    return OutOfRange("a session for " + std::to_string(opts.max_sequences) + " sequence(s) of up to " +
-                      std::to_string(opts.max_context) + " tokens needs " + std::to_string(need >> 20) +
-                      " MiB of KV cache and scratch, more than this machine's " + std::to_string(have >> 20) +
-                      " MiB; ask for fewer tokens or sequences");
-  }
+  if (have > 0 && need > have) return SessionTooLarge(opts, need, have, "this machine's");
   return std::make_unique<Session>(std::move(model), opts, pool);
 }
 
@@ -128,30 +113,8 @@ int64_t Session::CacheBytes() const {
 }
 
 Status Session::Validate(std::span<const SequenceChunk> chunks) const {
-  const int64_t vocab = model_->config().vocab_size;
-  int64_t total = 0;
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const SequenceChunk& c = chunks[i];
-    if (!Live(c.seq))
-      return InvalidArgument("unknown sequence " + std::to_string(c.seq));
-    for (size_t j = 0; j < i; ++j)
-      if (chunks[j].seq == c.seq) return InvalidArgument("sequence " + std::to_string(c.seq) + " appears twice in one step");
-    if (c.tokens.empty()) return InvalidArgument("sequence " + std::to_string(c.seq) + ": empty chunk");
-    for (int32_t t : c.tokens) {
-      if (t < 0 || t >= vocab)
-        return InvalidArgument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
-                               std::to_string(vocab) + ")");
-    }
-    const int64_t len = caches_[static_cast<size_t>(c.seq)]->length();
-    if (len + static_cast<int64_t>(c.tokens.size()) > opts_.max_context)
-      return OutOfRange("sequence " + std::to_string(c.seq) + " would exceed max_context=" +
-                        std::to_string(opts_.max_context) + " tokens");
-    total += static_cast<int64_t>(c.tokens.size());
-  }
-  if (total > opts_.max_step_tokens)
-    return OutOfRange("step has " + std::to_string(total) + " tokens, more than max_step_tokens=" +
-                      std::to_string(opts_.max_step_tokens));
-  return Status::Ok();
+  return ValidateStep(chunks, model_->config().vocab_size, opts_,
+                      [this](int seq) { return Live(seq) ? caches_[static_cast<size_t>(seq)]->length() : -1; });
 }
 
 void Session::Trace(int64_t l, bool attention, const StepRows& rows, Clock::time_point start) const {
