@@ -24,7 +24,8 @@ Status BuildExpertGroupsCuda(const int32_t* ids, const float* gates, int64_t M, 
   const size_t P = static_cast<size_t>(M * k);
   BRICK_ASSIGN_OR_RETURN(const int32_t* id, emul::Shadow(ids, P, "BuildExpertGroupsCuda: ids"));
   BRICK_ASSIGN_OR_RETURN(const float* g, emul::Shadow(gates, P, "BuildExpertGroupsCuda: gates"));
-  BRICK_ASSIGN_OR_RETURN(int32_t* off, emul::Shadow(offsets, static_cast<size_t>(E + 1), "BuildExpertGroupsCuda: offsets"));
+  BRICK_ASSIGN_OR_RETURN(int32_t* off,
+                         emul::Shadow(offsets, static_cast<size_t>(E + 1), "BuildExpertGroupsCuda: offsets"));
   BRICK_ASSIGN_OR_RETURN(int32_t* po, emul::Shadow(pair_of, P, "BuildExpertGroupsCuda: pair_of"));
   std::vector<int32_t> start(static_cast<size_t>(E + 1), 0);
   size_t kept = 0;
@@ -56,9 +57,9 @@ Status GatherRowsCuda(const float* x, int64_t D, const int32_t* rows, int64_t P,
   BRICK_ASSIGN_OR_RETURN(const int32_t* rw, emul::Shadow(rows, static_cast<size_t>(P), "GatherRowsCuda: rows"));
   BRICK_ASSIGN_OR_RETURN(float* o, emul::Shadow(out, static_cast<size_t>(P * D), "GatherRowsCuda: out"));
   for (int64_t p = 0; p < P; ++p) {
+    const std::string what = "GatherRowsCuda: row " + std::to_string(rw[p]) + " of x (rows[" + std::to_string(p) + "])";
     BRICK_ASSIGN_OR_RETURN(const float* src,
-                           emul::Shadow(x + static_cast<int64_t>(rw[p]) * D, static_cast<size_t>(D),
-                                        "GatherRowsCuda: row " + std::to_string(rw[p]) + " of x (rows[" + std::to_string(p) + "])"));
+                           emul::Shadow(x + static_cast<int64_t>(rw[p]) * D, static_cast<size_t>(D), what));
     std::copy_n(src, D, o + p * D);
   }
   return Status::Ok();
@@ -69,7 +70,8 @@ Status CombineGatedCuda(const float* y, int64_t D, const int32_t* pair_of, const
   if (k < 1 || k > kMaxTopK) return InvalidArgument("CombineGatedCuda: need 1 <= k <= 16");
   if (M == 0 || D == 0) return Status::Ok();
   BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "CombineGatedCuda"));
-  BRICK_ASSIGN_OR_RETURN(const int32_t* po, emul::Shadow(pair_of, static_cast<size_t>(M * k), "CombineGatedCuda: pair_of"));
+  BRICK_ASSIGN_OR_RETURN(const int32_t* po,
+                         emul::Shadow(pair_of, static_cast<size_t>(M * k), "CombineGatedCuda: pair_of"));
   BRICK_ASSIGN_OR_RETURN(float* hs, emul::Shadow(h, static_cast<size_t>(M * D), "CombineGatedCuda: h"));
   for (int64_t m = 0; m < M; ++m) {
     std::vector<int32_t> order;
@@ -80,9 +82,10 @@ Status CombineGatedCuda(const float* y, int64_t D, const int32_t* pair_of, const
     std::vector<float> gs;
     for (int32_t p : order) {
       const std::string which = "pair " + std::to_string(p) + " of row " + std::to_string(m);
-      BRICK_ASSIGN_OR_RETURN(const float* g, emul::Shadow(pair_gates + p, 1, "CombineGatedCuda: pair_gates of " + which));
-      BRICK_ASSIGN_OR_RETURN(const float* yr,
-                             emul::Shadow(y + static_cast<int64_t>(p) * D, static_cast<size_t>(D), "CombineGatedCuda: y of " + which));
+      BRICK_ASSIGN_OR_RETURN(const float* g,
+                             emul::Shadow(pair_gates + p, 1, "CombineGatedCuda: pair_gates of " + which));
+      BRICK_ASSIGN_OR_RETURN(const float* yr, emul::Shadow(y + static_cast<int64_t>(p) * D, static_cast<size_t>(D),
+                                                           "CombineGatedCuda: y of " + which));
       gs.push_back(*g);
       ys.push_back(yr);
     }

@@ -43,6 +43,12 @@ Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t
   if (!emul::IsLive(emul::Token::kCublas, handle.get()))
     return Unavailable("cuBLAS set stream: CUBLAS_STATUS_NOT_INITIALIZED (the handle was not created or is gone)");
   BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "MatmulCuda"));
+  if (!emul::ClaimHandle(handle.get()))
+    return InvalidArgument("MatmulCuda: the CublasHandle is in use by another thread (one handle per stream/thread)");
+  struct Release {
+    const void* h;
+    ~Release() { emul::ReleaseHandle(h); }
+  } release{handle.get()};
   const size_t mk = static_cast<size_t>(M * K);
   BRICK_ASSIGN_OR_RETURN(const float* xs, emul::Shadow(x, mk, "MatmulCuda: x"));
   BRICK_ASSIGN_OR_RETURN(const void* ws,

@@ -1,6 +1,5 @@
 // Emulated memory.h: device memory the host cannot dereference (shadow.h), dummy streams, pinned memory
 // as aligned host memory, and copies that check which side of the bus each pointer is on.
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -33,7 +32,8 @@ Result<DeviceMemory> DeviceMemory::Allocate(size_t bytes) {
 
 Stream& Stream::operator=(Stream&& o) noexcept {
   if (this != &o) {
-    if (s_ != nullptr) emul::DeleteToken(emul::Token::kStream, s_);
+    Stream dying;
+    dying.s_ = s_;
     s_ = o.s_;
     o.s_ = nullptr;
   }
@@ -41,7 +41,9 @@ Stream& Stream::operator=(Stream&& o) noexcept {
 }
 
 Stream::~Stream() {
-  if (s_ != nullptr) emul::DeleteToken(emul::Token::kStream, s_);
+  if (s_ == nullptr) return;
+  emul::CompletePending(s_);  // cudaStreamDestroy lets enqueued work finish
+  emul::DeleteToken(emul::Token::kStream, s_);
 }
 
 Result<Stream> Stream::Create() {
@@ -50,25 +52,28 @@ Result<Stream> Stream::Create() {
   return Result<Stream>(std::move(out));
 }
 
-// Work runs eagerly when it is enqueued, so there is never anything left to wait for.
-Status Stream::Synchronize() const { return emul::CheckStream(s_, "Stream::Synchronize"); }
+// Work runs eagerly when it is enqueued; only copies into pinned memory wait for this.
+Status Stream::Synchronize() const {
+  BRICK_RETURN_IF_ERROR(emul::CheckStream(s_, "Stream::Synchronize"));
+  emul::CompletePending(s_);
+  return Status::Ok();
+}
 
 PinnedMemory& PinnedMemory::operator=(PinnedMemory&& o) noexcept {
   if (this != &o) {
-    std::free(ptr_);
+    emul::FreePinned(ptr_);
     ptr_ = o.ptr_, bytes_ = o.bytes_;
     o.ptr_ = nullptr, o.bytes_ = 0;
   }
   return *this;
 }
 
-PinnedMemory::~PinnedMemory() { std::free(ptr_); }
+PinnedMemory::~PinnedMemory() { emul::FreePinned(ptr_); }
 
 Result<PinnedMemory> PinnedMemory::Allocate(size_t bytes) {
-  constexpr size_t kPage = 4096;  // cudaMallocHost hands out page-aligned memory
   PinnedMemory m;
   if (bytes == 0) return Result<PinnedMemory>(std::move(m));
-  m.ptr_ = std::aligned_alloc(kPage, (bytes + kPage - 1) / kPage * kPage);
+  m.ptr_ = emul::AllocatePinned(bytes);
   if (m.ptr_ == nullptr) return Internal("CUDA emulation: allocate " + std::to_string(bytes) + " pinned bytes");
   m.bytes_ = bytes;
   return Result<PinnedMemory>(std::move(m));
@@ -83,26 +88,29 @@ Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream)
   return Status::Ok();
 }
 
-namespace {
-
-Status DeviceToHost(const std::string& op, void* dst, const void* src, size_t bytes, CudaStream stream) {
+// The legacy default stream, streams and copies into pageable memory complete on return; a copy into
+// pinned memory lands when its stream is synchronized (shadow.h, DeferCopy).
+Status CopyToHost(void* dst, const void* src, size_t bytes, CudaStream stream) {
   if (bytes == 0) return Status::Ok();
-  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, op));
-  BRICK_RETURN_IF_ERROR(emul::RequireHost(dst, op + ": dst"));
-  BRICK_ASSIGN_OR_RETURN(const void* s, emul::ShadowBytes(src, bytes, op + ": src"));
+  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "CopyToHost"));
+  BRICK_RETURN_IF_ERROR(emul::RequireHost(dst, "CopyToHost: dst"));
+  BRICK_ASSIGN_OR_RETURN(const void* s, emul::ShadowBytes(src, bytes, "CopyToHost: src"));
+  emul::CompletePending(stream);  // the stream's earlier copies land first
   std::memcpy(dst, s, bytes);
   return Status::Ok();
 }
 
-}  // namespace
-
-// Both copy eagerly, so the data is on the host on return either way.
-Status CopyToHost(void* dst, const void* src, size_t bytes, CudaStream stream) {
-  return DeviceToHost("CopyToHost", dst, src, bytes, stream);
-}
-
 Status CopyToHostAsync(void* dst, const void* src, size_t bytes, CudaStream stream) {
-  return DeviceToHost("CopyToHostAsync", dst, src, bytes, stream);
+  if (bytes == 0) return Status::Ok();
+  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "CopyToHostAsync"));
+  BRICK_RETURN_IF_ERROR(emul::RequireHost(dst, "CopyToHostAsync: dst"));
+  BRICK_ASSIGN_OR_RETURN(const void* s, emul::ShadowBytes(src, bytes, "CopyToHostAsync: src"));
+  if (emul::IsPinned(dst, bytes)) {
+    emul::DeferCopy(stream, dst, s, bytes);
+  } else {
+    std::memcpy(dst, s, bytes);  // cudaMemcpyAsync to pageable memory returns once the copy is done
+  }
+  return Status::Ok();
 }
 
 Status CopyOnDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {

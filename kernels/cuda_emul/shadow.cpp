@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <vector>
 
 namespace brickrt::cuda::emul {
 namespace {
@@ -22,10 +24,19 @@ struct Allocation {
   char* shadow = nullptr;
 };
 
+struct PendingCopy {
+  char* dst;
+  std::vector<char> bytes;
+};
+
 struct Registry {
   std::mutex mu;
   std::map<uintptr_t, Allocation> live;  // device start address → allocation
   std::set<const void*> tokens[2];       // indexed by Token
+  std::set<const void*> busy_handles;    // cuBLAS handles inside a call
+  std::map<uintptr_t, size_t> pinned;    // pinned start address → bytes
+  // stream → device→host copies into pinned memory not yet landed, in enqueue order
+  std::map<const void*, std::vector<PendingCopy>> pending;
 };
 
 Registry& Reg() {
@@ -150,6 +161,71 @@ bool IsLive(Token kind, const void* token) {
 Status CheckStream(CudaStream stream, const std::string& op) {
   if (stream == nullptr || IsLive(Token::kStream, stream)) return Status::Ok();
   return InvalidArgument(op + ": stream " + Hex(stream) + " is not a live Stream (destroyed, or not a stream)");
+}
+
+bool ClaimHandle(const void* token) {
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.busy_handles.insert(token).second;
+}
+
+void ReleaseHandle(const void* token) {
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.busy_handles.erase(token);
+}
+
+void* AllocatePinned(size_t bytes) {
+  constexpr size_t kPage = 4096;  // cudaMallocHost hands out page-aligned memory
+  void* p = std::aligned_alloc(kPage, (bytes + kPage - 1) / kPage * kPage);
+  if (p == nullptr) return nullptr;
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.pinned[reinterpret_cast<uintptr_t>(p)] = bytes;
+  return p;
+}
+
+void FreePinned(void* p) {
+  if (p == nullptr) return;
+  {
+    Registry& r = Reg();
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = r.pinned.find(reinterpret_cast<uintptr_t>(p));
+    BRICK_ASSERT(it != r.pinned.end(), "FreePinned: not a live pinned allocation");
+    const auto* begin = static_cast<const char*>(p);
+    const char* end = begin + it->second;
+    for (auto& [stream, copies] : r.pending) {
+      std::erase_if(copies, [&](const PendingCopy& c) { return c.dst < end && c.dst + c.bytes.size() > begin; });
+    }
+    r.pinned.erase(it);
+  }
+  std::free(p);
+}
+
+bool IsPinned(const void* p, size_t bytes) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.pinned.upper_bound(a);
+  if (it == r.pinned.begin()) return false;
+  --it;
+  return a - it->first < it->second && bytes <= it->second - (a - it->first);
+}
+
+void DeferCopy(CudaStream stream, void* dst, const void* src_shadow, size_t bytes) {
+  const auto* s = static_cast<const char*>(src_shadow);
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.pending[stream].push_back({static_cast<char*>(dst), std::vector<char>(s, s + bytes)});
+}
+
+void CompletePending(CudaStream stream) {
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.pending.find(stream);
+  if (it == r.pending.end()) return;
+  for (const PendingCopy& c : it->second) std::memcpy(c.dst, c.bytes.data(), c.bytes.size());
+  r.pending.erase(it);
 }
 
 }  // namespace brickrt::cuda::emul

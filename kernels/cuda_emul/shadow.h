@@ -53,4 +53,20 @@ bool IsLive(Token kind, const void* token);
 // destroyed stream, or something else passed as one).
 Status CheckStream(CudaStream stream, const std::string& op);
 
+// A cuBLAS handle serves one thread at a time: Claim is false while another call holds it.
+bool ClaimHandle(const void* token);
+void ReleaseHandle(const void* token);
+
+// Pinned host memory (PinnedMemory): page-aligned host allocations, registered while alive.
+void* AllocatePinned(size_t bytes);  // nullptr when out of memory
+void FreePinned(void* p);            // also drops copies still pending into it
+bool IsPinned(const void* p, size_t bytes);
+
+// A device→host copy into pinned memory is the one operation that does not complete when it is
+// enqueued, as on a GPU: the bytes are taken now (the stream's earlier work has run) and land in dst
+// when `stream` is synchronized (Stream::Synchronize, CopyToHost on it, or its destruction), so code
+// that reads the result before synchronizing sees stale memory here too.
+void DeferCopy(CudaStream stream, void* dst, const void* src_shadow, size_t bytes);
+void CompletePending(CudaStream stream);
+
 }  // namespace brickrt::cuda::emul

@@ -47,8 +47,8 @@ Status StickBreakPrefillCuda(const float* q, int64_t ldq, int64_t n, const int64
 }
 
 Status StickBreakPairsCuda(const float* q, int64_t ldq, int64_t P, const int32_t* rows, const int64_t* positions,
-                           const float* const* kv_of_row, int64_t ldkv, int64_t d, float scale, float* out,
-                           int64_t ldo, CudaStream stream) {
+                           const float* const* kv_of_row, int64_t ldkv, int64_t d, float scale, float* out, int64_t ldo,
+                           CudaStream stream) {
   if (P == 0 || d == 0) return Status::Ok();
   BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "StickBreakPairsCuda"));
   BRICK_ASSIGN_OR_RETURN(const int32_t* rw, emul::Shadow(rows, static_cast<size_t>(P), "StickBreakPairsCuda: rows"));

@@ -2,6 +2,7 @@
 // corrupt memory on a GPU is refused with InvalidArgument, and device memory faults on the host.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
@@ -46,9 +47,9 @@ TEST(CudaEmulation, HostPointerPassedToAKernelIsInvalidArgument) {
   ASSERT_TRUE(handle.ok());
   auto w = Upload(std::vector<float>(16, 0.5f));
   auto y = Alloc<float>(16);
-  ExpectInvalid(cuda::MatmulCuda(*handle, host.data(), 4, 4, w.data(), DType::kF32, 4, false, y.as<float>(), nullptr,
-                                 nullptr),
-                kHostPointer);
+  ExpectInvalid(
+      cuda::MatmulCuda(*handle, host.data(), 4, 4, w.data(), DType::kF32, 4, false, y.as<float>(), nullptr, nullptr),
+      kHostPointer);
   EXPECT_EQ(host, std::vector<float>(16, 1.0f)) << "nothing was written";
 }
 
@@ -85,16 +86,15 @@ TEST(CudaEmulation, IndicesReadFromDeviceMemoryAreChecked) {
   auto x = Upload(std::vector<float>(3 * 4, 1.0f));  // F32 [3, 4]
   auto rows = Upload(std::vector<int32_t>{0, 2, 3});
   auto out = Alloc<float>(3 * 4);
-  ExpectInvalid(cuda::GatherRowsCuda(x.as<float>(), 4, rows.as<int32_t>(), 3, out.as<float>(), nullptr),
-                "row 3 of x");
+  ExpectInvalid(cuda::GatherRowsCuda(x.as<float>(), 4, rows.as<int32_t>(), 3, out.as<float>(), nullptr), "row 3 of x");
   std::vector<float> host_kv(4 * 4, 0.0f);
   auto kv_of_row = Upload(std::vector<const float*>{x.as<const float>(), host_kv.data()});
   auto positions = Upload(std::vector<int64_t>{2, 3});
   auto q = Upload(std::vector<float>(2 * 4, 0.1f));
   auto pair_rows = Upload(std::vector<int32_t>{0, 1});
-  const Status st = cuda::StickBreakPairsCuda(q.as<float>(), 4, 2, pair_rows.as<int32_t>(), positions.as<int64_t>(),
-                                              kv_of_row.as<const float* const>(), 4, 4, 0.5f, out.as<float>(), 4,
-                                              nullptr);
+  const Status st =
+      cuda::StickBreakPairsCuda(q.as<float>(), 4, 2, pair_rows.as<int32_t>(), positions.as<int64_t>(),
+                                kv_of_row.as<const float* const>(), 4, 4, 0.5f, out.as<float>(), 4, nullptr);
   ExpectInvalid(st, "pair 1 (row 1)");
   ExpectInvalid(st, kHostPointer);
 }
@@ -130,6 +130,33 @@ TEST(CudaEmulation, MatmulScratchHandleAndStreamAreChecked) {
   ExpectInvalid(cuda::ExpertMatmulCuda(*handle, x.as<float>(), dev_offsets.as<int32_t>(), 1, K, wptr, DType::kBF16, N,
                                        false, y.as<float>(), scratch.data(), nullptr),
                 "host_offsets");
+}
+
+TEST(CudaEmulation, CopyIntoPinnedMemoryLandsWhenTheStreamIsSynchronized) {
+  // As on a GPU, reading pinned memory before synchronizing the copy's stream is a race: here it
+  // reliably reads the old contents. Pageable destinations are filled before the call returns.
+  auto stream = cuda::Stream::Create();
+  ASSERT_TRUE(stream.ok());
+  const std::vector<float> want = {1.0f, 2.0f, 3.0f};
+  auto dev = Upload(want);
+  auto pinned = cuda::PinnedMemory::Allocate(3 * sizeof(float));
+  ASSERT_TRUE(pinned.ok());
+  std::fill_n(pinned->as<float>(), 3, 0.0f);
+  ASSERT_TRUE(cuda::CopyToHostAsync(pinned->data(), dev.data(), 3 * sizeof(float), stream->get()).ok());
+  ASSERT_TRUE(cuda::ZeroDevice(dev.data(), 3 * sizeof(float), stream->get()).ok());  // after the copy: no effect
+  EXPECT_EQ(pinned->as<float>()[0], 0.0f) << "the copy landed before the stream was synchronized";
+  ASSERT_TRUE(stream->Synchronize().ok());
+  EXPECT_EQ(std::vector<float>(pinned->as<float>(), pinned->as<float>() + 3), want);
+  std::vector<float> pageable(3, 5.0f);
+  ASSERT_TRUE(cuda::CopyToHostAsync(pageable.data(), dev.data(), 3 * sizeof(float), stream->get()).ok());
+  EXPECT_EQ(pageable, std::vector<float>(3, 0.0f));
+  // A copy still pending into pinned memory that is freed is dropped, not written into freed memory.
+  {
+    auto gone = cuda::PinnedMemory::Allocate(3 * sizeof(float));
+    ASSERT_TRUE(gone.ok());
+    ASSERT_TRUE(cuda::CopyToHostAsync(gone->data(), dev.data(), 3 * sizeof(float), stream->get()).ok());
+  }
+  EXPECT_TRUE(stream->Synchronize().ok());
 }
 
 TEST(CudaEmulation, FreshDeviceMemoryIsNotZero) {

@@ -87,7 +87,7 @@ TEST(CudaMemory, ArenaCarvesAlignedDisjointPiecesUntilExhausted) {
   EXPECT_EQ(arena.capacity(), 4 * kA);
   EXPECT_EQ(arena.used(), 0u);
   EXPECT_EQ(arena.Carve(0), nullptr);
-  float* a = arena.Carve<float>(3);              // 12 bytes -> one block
+  float* a = arena.Carve<float>(3);               // 12 bytes -> one block
   int32_t* b = arena.Carve<int32_t>(kA / 4 + 1);  // a block and 4 bytes -> two blocks
   EXPECT_EQ(reinterpret_cast<char*>(a), base);
   EXPECT_EQ(reinterpret_cast<char*>(b), base + kA);

@@ -129,9 +129,9 @@ TEST(CudaStickBreak, PairsOverSeveralSequencesMatchReferencePerQuery) {
   auto dpos = Upload(positions);
   auto dkv_of_row = Upload(kv_of_row);
   auto dout = Upload(std::vector<float>(ref.size(), 0.0f));
-  const Status st = cuda::StickBreakPairsCuda(dq.as<float>(), ldq, P, drows.as<int32_t>(), dpos.as<int64_t>(),
-                                              dkv_of_row.as<const float* const>(), d + pad, d, scale,
-                                              dout.as<float>(), ldo, nullptr);
+  const Status st =
+      cuda::StickBreakPairsCuda(dq.as<float>(), ldq, P, drows.as<int32_t>(), dpos.as<int64_t>(),
+                                dkv_of_row.as<const float* const>(), d + pad, d, scale, dout.as<float>(), ldo, nullptr);
   ASSERT_TRUE(st.ok()) << st.ToString();
   const auto out = Download<float>(dout, ref.size());
   for (int64_t p = 0; p < P; ++p) {
