@@ -185,7 +185,7 @@ class SpecParser : public YamlReader {
 
   Result<PlacementSpec> Placement(const Entry& pe) const {
     PlacementSpec out;
-    BRICK_ASSIGN_OR_RETURN(auto entries, Map(pe.value, ValueMark(pe), pe.path, {"nodes", "rules", "on_failure"}));
+    BRICK_ASSIGN_OR_RETURN(auto entries, Map(pe.value, ValueMark(pe), pe.path, {"device", "nodes", "rules", "on_failure"}));
     const Entry* rules = nullptr;
     for (const Entry& e : entries) {
       const std::string name = e.key.Scalar();
@@ -193,6 +193,11 @@ class SpecParser : public YamlReader {
         BRICK_RETURN_IF_ERROR(Nodes(e, &out.nodes));
       } else if (name == "rules") {
         rules = &e;  // checked after all nodes are known, wherever `nodes` appears
+      } else if (name == "device") {
+        BRICK_ASSIGN_OR_RETURN(std::string device, String(e));
+        const std::optional<DeviceRef> d = ParseDeviceRef(device);
+        if (!d) return Error(ValueMark(e), e.path, "expected cpu or cuda:N (a GPU of this machine), got " + Describe(e.value));
+        out.device = *d;
       } else {
         BRICK_ASSIGN_OR_RETURN(out.on_failure, String(e));
         if (out.on_failure != "fail" && out.on_failure != "local-fallback" && out.on_failure != "skip-expert") {
@@ -217,6 +222,8 @@ class SpecParser : public YamlReader {
       node.name = k.Scalar();
       const std::string path = e.path + "." + node.name;
       if (node.name == "local") return Error(k.Mark(), path, "'local' is reserved for this process; rename the node");
+      if (LooksLikeDevice(node.name))
+        return Error(k.Mark(), path, "'" + node.name + "' names a device of this machine; rename the node");
       if (!seen.insert(node.name).second) return Error(k.Mark(), path, "duplicate node name");
       const YAML::Mark at = it->second.IsNull() ? k.Mark() : it->second.Mark();
       BRICK_ASSIGN_OR_RETURN(auto fields, Map(it->second, at, path, {"endpoint", "timeout_ms", "server_key", "client_key"}));
@@ -265,17 +272,17 @@ class SpecParser : public YamlReader {
           rule.match = std::move(s);
           continue;
         }
-        const bool known =
-            s == "local" || std::any_of(nodes.begin(), nodes.end(), [&](const NodeSpec& n) { return n.name == s; });
+        const bool known = s == "local" || ParseDeviceRef(s).has_value() ||
+                           std::any_of(nodes.begin(), nodes.end(), [&](const NodeSpec& n) { return n.name == s; });
         if (!known) {
-          std::string names = "local";
+          std::string names = "local, cpu, cuda:N";
           for (const NodeSpec& n : nodes) names += ", " + n.name;
           return Error(ValueMark(f), f.path, "unknown node '" + s + "'; expected one of: " + names);
         }
         rule.on = std::move(s);
       }
       if (rule.match.empty()) return Error(item.Mark(), path + ".match", "missing; a rule needs `match: GLOB`");
-      if (rule.on.empty()) return Error(item.Mark(), path + ".on", "missing; a rule needs `on: local` or a node name");
+      if (rule.on.empty()) return Error(item.Mark(), path + ".on", "missing; a rule needs `on: local`, a device (cpu, cuda:N) or a node name");
       rules->push_back(std::move(rule));
     }
     return Status::Ok();

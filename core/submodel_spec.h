@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/device_ref.h"
 #include "core/status.h"
 
 namespace brickrt {
@@ -43,7 +44,9 @@ struct PluginSpec {
 
 struct PlacementRule {
   std::string match;  // brick-name glob, e.g. "L*.mlp.E*"
-  std::string on;     // "local" or the name of a node in PlacementSpec::nodes
+  // "local" (this process, on PlacementSpec::device), a device of this process ("cpu", "cuda:N"; see
+  // core/device_ref.h) or the name of a node in PlacementSpec::nodes.
+  std::string on;
 };
 
 struct NodeSpec {
@@ -58,7 +61,9 @@ struct NodeSpec {
 };
 
 struct PlacementSpec {
-  std::vector<NodeSpec> nodes;       // file order, unique names
+  // Where this process runs the bricks no rule sends elsewhere (and those a rule places on `local`).
+  DeviceRef device;
+  std::vector<NodeSpec> nodes;       // file order, unique names; none is named like a device
   std::vector<PlacementRule> rules;  // first match wins; a brick no rule matches runs locally
   std::string on_failure = "fail";   // "fail" | "local-fallback" | "skip-expert"
 };

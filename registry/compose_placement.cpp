@@ -1,6 +1,8 @@
-// Placement validation for compositions: the placement itself runs with remote nodes (issue #5).
+// Placement validation for compositions: the placement itself runs with remote nodes (issue #5) and
+// this process's devices (issue #8).
 #include <map>
 
+#include "core/device_ref.h"
 #include "core/glob.h"
 #include "registry/compose_internal.h"
 
@@ -37,7 +39,8 @@ Status CheckPlacement(const Composition& c) {
       matched[i] = true;
       if (decided) continue;  // first match wins
       decided = true;
-      if (rules[i].on == "local") continue;
+      // This process's CPU and GPUs are this device: private bricks may compute there.
+      if (rules[i].on == "local" || ParseDeviceRef(rules[i].on)) continue;
       if (b.visibility == Visibility::kPrivate) {
         return Error(c, i, "private brick " + b.Ref() + " cannot be placed on node '" + rules[i].on +
                                "' (private bricks never leave this device); place it on local");

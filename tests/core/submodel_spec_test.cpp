@@ -136,6 +136,46 @@ placement:
   EXPECT_EQ(d.placement->on_failure, "fail");
 }
 
+TEST(SubmodelSpec, PlacementOnDevicesOfThisMachine) {
+  SubmodelSpec s = MustParse(R"(model: m
+placement:
+  device: cuda:0
+  rules:
+    - {match: "L0.*", on: cpu}
+    - {match: "L*.mlp.E*", on: "cuda:1"}
+    - {match: "*", on: local}
+)");
+  ASSERT_TRUE(s.placement.has_value());
+  EXPECT_EQ(s.placement->device, (DeviceRef{DeviceRef::Kind::kCuda, 0}));
+  ASSERT_EQ(s.placement->rules.size(), 3u);
+  EXPECT_EQ(s.placement->rules[0].on, "cpu");
+  EXPECT_EQ(s.placement->rules[1].on, "cuda:1");
+  // Without `device`, this process computes on the CPU.
+  EXPECT_EQ(MustParse("model: m\nplacement: {rules: [{match: \"*\", on: local}]}\n").placement->device, DeviceRef{});
+
+  ExpectError("model: m\nplacement:\n  device: gpu\n", "3:11", "placement.device");
+  ExpectError("model: m\nplacement:\n  device: cuda:64\n", "3:11", "expected cpu or cuda:N");
+  ExpectError("model: m\nplacement:\n  rules:\n    - {match: x, on: cuda:x}\n", "4:22", "local, cpu, cuda:N");
+  ExpectError("model: m\nplacement:\n  nodes:\n    cuda:1: {endpoint: \"tcp://h:1\"}\n", "4:5",
+              "names a device of this machine");
+  ExpectError("model: m\nplacement:\n  nodes:\n    cpu: {endpoint: \"tcp://h:1\"}\n", "4:5",
+              "names a device of this machine");
+}
+
+TEST(DeviceRef, ParsesCpuAndCudaOrdinalsOnly) {
+  EXPECT_EQ(ParseDeviceRef("cpu"), DeviceRef{});
+  EXPECT_EQ(ParseDeviceRef("cuda"), (DeviceRef{DeviceRef::Kind::kCuda, 0}));
+  EXPECT_EQ(ParseDeviceRef("cuda:0"), (DeviceRef{DeviceRef::Kind::kCuda, 0}));
+  EXPECT_EQ(ParseDeviceRef("cuda:63"), (DeviceRef{DeviceRef::Kind::kCuda, 63}));
+  EXPECT_EQ(ParseDeviceRef("cuda:7")->ToString(), "cuda:7");
+  EXPECT_EQ(ParseDeviceRef("cpu")->ToString(), "cpu");
+  for (const char* bad : {"", "CPU", "gpu", "cuda:", "cuda:64", "cuda:01", "cuda:-1", "cuda:+1", "cuda:1a", "cuda:999",
+                          "cuda0", " cpu"})
+    EXPECT_FALSE(ParseDeviceRef(bad).has_value()) << bad;
+  EXPECT_TRUE(LooksLikeDevice("cuda:x"));
+  EXPECT_FALSE(LooksLikeDevice("cloud"));
+}
+
 TEST(SubmodelSpec, PluginDefaultsAndMerge) {
   SubmodelSpec s = MustParse("model: m\nplugins:\n  - lora: a\n  - {lora: b:stable, merge: true, scale: 2}\n");
   ASSERT_EQ(s.plugins.size(), 2u);
