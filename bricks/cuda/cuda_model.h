@@ -1,0 +1,85 @@
+// CudaModel: every weight of a built CPU Model uploaded once into one device allocation, laid out for
+// the kernels/cuda API (matrices row-major [in, out], transposed = false). Immutable; shared by the
+// CUDA sessions that run it (bricks/cuda/cuda_session.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "bricks/model.h"
+#include "core/dtype.h"
+#include "core/status.h"
+#include "kernels/cuda/memory.h"
+
+namespace brickrt {
+
+// All pointers below are device memory inside the model's arena.
+struct CudaNorm {
+  const float* weight = nullptr;  // F32 [D] (widened at load, as the CPU Norm holds it)
+  const float* bias = nullptr;    // F32 [D]
+  float eps = 1e-5f;
+};
+
+// x·W1 + b1 → erf GELU → ·W2 → softmax → top-k (spec §2.3).
+struct CudaRouter {
+  const void* w1 = nullptr;   // dtype [D, G]
+  const float* b1 = nullptr;  // F32 [G]
+  const void* w2 = nullptr;   // dtype [G, E] (kept experts only)
+  int64_t n_experts = 0;      // E
+};
+
+struct CudaLayer {
+  CudaNorm ln1;
+  CudaRouter attn_router;
+  std::vector<const void*> wq;  // [kept E_a] dtype [D, A]; host array of device pointers
+  std::vector<const void*> wo;  // [kept E_a] dtype [A, D]
+  CudaNorm ln2;
+  CudaRouter mlp_router;
+  std::vector<const void*> w1;  // [kept E_m] dtype [D, F]
+  std::vector<const void*> w2;  // [kept E_m] dtype [F, D]
+};
+
+class CudaModel {
+ public:
+  // Makes `device` current, allocates one arena of PlannedBytes(*model) and copies every weight into it
+  // (matrices unpacked to row-major [K, N] in pinned host staging, two buffers so unpacking one overlaps
+  // the copy of the other), then waits for the copies. Errors: Unsupported for a model with LoRA
+  // attachments (they do not run on the GPU yet) or with matrices of mixed dtypes; the device's errors
+  // (Unavailable without a GPU, Internal for an allocation that fails) with context.
+  static Result<std::shared_ptr<const CudaModel>> Upload(std::shared_ptr<const Model> model, int device);
+
+  // Device bytes Upload allocates for `model`: every weight, each rounded up to DeviceArena::kAlign.
+  static int64_t PlannedBytes(const Model& model);
+
+  const Model& cpu() const { return *model_; }
+  const ModelConfig& config() const { return model_->config(); }
+  int device() const { return device_; }
+  DType dtype() const { return dtype_; }  // of the embedding table and every matrix
+  const void* embedding() const { return embedding_; }  // dtype [V, D]
+  const std::vector<CudaLayer>& layers() const { return layers_; }
+  const CudaNorm& ln_f() const { return ln_f_; }
+  const void* lm_head() const { return lm_head_; }  // dtype [D, V]
+  int64_t device_bytes() const { return static_cast<int64_t>(arena_.capacity()); }
+
+  CudaModel(const CudaModel&) = delete;
+  CudaModel& operator=(const CudaModel&) = delete;
+
+ private:
+  struct Piece;
+  CudaModel() = default;
+  // Every weight as one Piece, each naming where its device pointer goes in *this. Sizes the layer
+  // vectors first, so the pointers stay valid.
+  std::vector<Piece> Plan();
+
+  std::shared_ptr<const Model> model_;
+  int device_ = 0;
+  DType dtype_ = DType::kF32;
+  const void* embedding_ = nullptr;
+  std::vector<CudaLayer> layers_;
+  CudaNorm ln_f_;
+  const void* lm_head_ = nullptr;
+  cuda::DeviceArena arena_;  // owns the one allocation every pointer above points into
+};
+
+}  // namespace brickrt

@@ -1,0 +1,336 @@
+// CudaSession: validation and row bookkeeping as Session, then one step as a sequence of kernels on
+// one stream, in the CPU's order (bricks/blocks.cpp).
+#include "bricks/cuda/cuda_session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "bricks/step_validation.h"
+#include "kernels/cuda/device.h"
+#include "kernels/cuda/expert_gemm.h"
+#include "kernels/cuda/gelu.h"
+#include "kernels/cuda/layernorm.h"
+#include "kernels/cuda/rows.h"
+#include "kernels/cuda/softmax_topk.h"
+#include "kernels/cuda/stickbreak.h"
+
+namespace brickrt {
+namespace {
+
+// Sizes of one session's step buffers.
+struct Dims {
+  int64_t R = 0;  // max rows per step
+  int64_t D = 0, A = 0, F = 0, G = 0, V = 0, L = 0;
+  int64_t E = 0;  // most kept experts of any router
+  int64_t k = 0;  // max(k_att, k_mlp)
+  DType dt = DType::kF32;
+};
+
+Dims DimsOf(const CudaModel& m, const SessionOptions& o) {
+  const ModelConfig& c = m.config();
+  Dims d;
+  d.R = o.max_step_tokens;
+  d.D = c.n_embd, d.A = c.att_hidden, d.F = c.ffd_hidden, d.G = c.gating_size, d.V = c.vocab_size;
+  d.L = c.n_layer;
+  for (const CudaLayer& l : m.layers()) d.E = std::max({d.E, l.attn_router.n_experts, l.mlp_router.n_experts});
+  d.k = std::max(c.k_att, c.k_mlp);
+  d.dt = m.dtype();
+  return d;
+}
+
+constexpr size_t Align8(size_t b) { return (b + 7) / 8 * 8; }
+
+// The step's row metadata for n rows, the same layout in pinned host memory and on the device:
+// tokens int32 [n], out_rows int32 [n], positions int64 [n], cache row pointers [L, n].
+struct StepLayout {
+  StepLayout(int64_t n, int64_t L)
+      : out_rows(Align8(static_cast<size_t>(n) * 4)),
+        positions(out_rows + Align8(static_cast<size_t>(n) * 4)),
+        kv(positions + static_cast<size_t>(n) * 8),
+        bytes(kv + static_cast<size_t>(L * n) * sizeof(float*)) {}
+  size_t tokens = 0, out_rows, positions, kv, bytes;
+};
+
+}  // namespace
+
+// Device buffers of one step (shapes for R = max_step_tokens rows, P = R·k pairs).
+struct CudaSession::Scratch {
+  float* h = nullptr;              // F32 [R, D]  residual stream
+  float* x = nullptr;              // F32 [R, D]  LN output (also the new cache rows)
+  float* router_hidden = nullptr;  // F32 [R, G]
+  float* router_logits = nullptr;  // F32 [R, E]
+  float* gates = nullptr;          // F32 [R, k]
+  int32_t* ids = nullptr;          // int32 [R, k]
+  int32_t* offsets = nullptr;      // int32 [E + 1]
+  int32_t* pair_rows = nullptr;    // int32 [P]
+  float* pair_gates = nullptr;     // F32 [P]
+  int32_t* pair_of = nullptr;      // int32 [P]
+  float* pair_in = nullptr;        // F32 [P, max(D, A)]  gathered rows; then attention outputs
+  float* pair_mid = nullptr;       // F32 [P, max(A, F)]  queries / MLP hidden
+  float* pair_out = nullptr;       // F32 [P, D]          expert outputs before gating
+  void* matmul = nullptr;          // MatmulScratchBytes(R, max(D, A, F, G)): x rounded to the weight dtype
+  float* logits = nullptr;         // F32 [R, V]
+  char* meta = nullptr;            // StepLayout(R, L).bytes
+
+  // Carves every buffer with carve(bytes) -> void*: the same code plans the arena and fills it.
+  template <typename Carve>
+  void LayOut(const Dims& d, Carve&& carve) {
+    const int64_t P = d.R * d.k;
+    auto f32 = [&](int64_t n) { return static_cast<float*>(carve(static_cast<size_t>(n) * 4)); };
+    auto i32 = [&](int64_t n) { return static_cast<int32_t*>(carve(static_cast<size_t>(n) * 4)); };
+    h = f32(d.R * d.D);
+    x = f32(d.R * d.D);
+    router_hidden = f32(d.R * d.G);
+    router_logits = f32(d.R * d.E);
+    gates = f32(d.R * d.k);
+    ids = i32(d.R * d.k);
+    offsets = i32(d.E + 1);
+    pair_rows = i32(P);
+    pair_gates = f32(P);
+    pair_of = i32(P);
+    pair_in = f32(P * std::max(d.D, d.A));
+    pair_mid = f32(P * std::max(d.A, d.F));
+    pair_out = f32(P * d.D);
+    matmul = carve(cuda::MatmulScratchBytes(d.R, std::max({d.D, d.A, d.F, d.G}), d.dt));
+    logits = f32(d.R * d.V);
+    meta = static_cast<char*>(carve(StepLayout(d.R, d.L).bytes));
+  }
+
+  // Bytes LayOut carves, each rounded as DeviceArena::Carve rounds it.
+  static size_t ArenaBytes(const Dims& d) {
+    size_t total = 0;
+    Scratch plan;
+    plan.LayOut(d, [&total](size_t b) -> void* {
+      total += cuda::DeviceArena::Round(b);
+      return nullptr;
+    });
+    return total;
+  }
+};
+
+CudaSession::CudaSession(std::shared_ptr<const CudaModel> model, const SessionOptions& opts)
+    : model_(std::move(model)), opts_(opts), s_(std::make_unique<Scratch>()) {}
+
+CudaSession::~CudaSession() = default;
+
+int64_t CudaSession::PlannedBytes(const CudaModel& model, const SessionOptions& opts) {
+  // Operands are capped by ValidateSessionOptions (sizes <= 2^24, counts <= 2^16): doubles cannot overflow.
+  const ModelConfig& c = model.config();
+  const double cache = static_cast<double>(c.n_layer) * static_cast<double>(opts.max_context) *
+                       static_cast<double>(c.n_embd) * 4;
+  const double total = static_cast<double>(Scratch::ArenaBytes(DimsOf(model, opts))) + cache * opts.max_sequences;
+  return total > 9e18 ? INT64_MAX : static_cast<int64_t>(total);
+}
+
+Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const CudaModel> model,
+                                                         const SessionOptions& opts) {
+  BRICK_RETURN_IF_ERROR(ValidateSessionOptions(opts));
+  if (opts.mlp_placement != nullptr)
+    return Unsupported("MLP placement (expert executors) does not run in a CUDA session; use a CPU Session");
+  if (opts.trace != nullptr) return Unsupported("tracing does not run in a CUDA session yet; use a CPU Session");
+  const int device = model->device();
+  const std::string where = "creating a CUDA session on GPU " + std::to_string(device);
+  Status st = cuda::UseDevice(device);
+  if (!st.ok()) return st.WithContext(where);
+  const int64_t need = PlannedBytes(*model, opts);
+  for (const cuda::CudaDevice& d : cuda::ListDevices()) {
+    if (d.index != device) continue;
+    const int64_t have = static_cast<int64_t>(d.total_bytes) - model->device_bytes();
+    if (need > have)
+      return SessionTooLarge(opts, need, have, "GPU " + std::to_string(device) + "'s memory left after the weights,");
+  }
+
+  std::unique_ptr<CudaSession> s(new CudaSession(std::move(model), opts));
+  const Dims d = DimsOf(*s->model_, opts);
+  auto stream = cuda::Stream::Create();
+  if (!stream.ok()) return stream.status().WithContext(where);
+  s->stream_ = std::move(stream).value();
+  auto cublas = cuda::CublasHandle::Create();
+  if (!cublas.ok()) return cublas.status().WithContext(where);
+  s->cublas_ = std::move(cublas).value();
+  const size_t arena_bytes = Scratch::ArenaBytes(d);
+  auto memory = cuda::DeviceMemory::Allocate(arena_bytes);
+  if (!memory.ok())
+    return memory.status().WithContext(where + " (" + std::to_string(arena_bytes >> 20) + " MiB of step scratch)");
+  s->arena_ = cuda::DeviceArena(std::move(memory).value());
+  s->s_->LayOut(d, [&s](size_t b) { return s->arena_.Carve(b); });
+  BRICK_ASSERT(s->arena_.used() == arena_bytes, "step arena carved as planned");
+  auto meta = cuda::PinnedMemory::Allocate(StepLayout(d.R, d.L).bytes);
+  if (!meta.ok()) return meta.status().WithContext(where + " (pinned row metadata)");
+  s->meta_host_ = std::move(meta).value();
+  auto offsets = cuda::PinnedMemory::Allocate(static_cast<size_t>(d.E + 1) * sizeof(int32_t));
+  if (!offsets.ok()) return offsets.status().WithContext(where + " (pinned expert offsets)");
+  s->offsets_host_ = std::move(offsets).value();
+  const auto slots = static_cast<size_t>(opts.max_sequences);
+  s->caches_.reserve(slots);
+  s->lengths_.reserve(slots);
+  s->live_.reserve(slots);
+  return s;
+}
+
+bool CudaSession::Live(int seq) const { return seq >= 0 && seq < static_cast<int>(live_.size()) && live_[seq]; }
+
+int CudaSession::LiveSequences() const { return static_cast<int>(std::count(live_.begin(), live_.end(), true)); }
+
+int64_t CudaSession::Length(int seq) const { return Live(seq) ? lengths_[static_cast<size_t>(seq)] : -1; }
+
+void CudaSession::RemoveSequence(int seq) {
+  if (Live(seq)) live_[static_cast<size_t>(seq)] = false;
+}
+
+int64_t CudaSession::CacheBytes() const {
+  int64_t n = 0;
+  for (const cuda::DeviceMemory& c : caches_) n += static_cast<int64_t>(c.bytes());
+  return n;
+}
+
+Result<int> CudaSession::AddSequence() {
+  for (size_t i = 0; i < live_.size(); ++i) {
+    if (!live_[i]) {
+      lengths_[i] = 0;
+      live_[i] = true;
+      return static_cast<int>(i);
+    }
+  }
+  if (static_cast<int>(caches_.size()) >= opts_.max_sequences)
+    return OutOfRange("session already holds max_sequences=" + std::to_string(opts_.max_sequences) + " sequences");
+  const ModelConfig& c = model_->config();
+  const size_t bytes = static_cast<size_t>(c.n_layer * opts_.max_context * c.n_embd) * sizeof(float);
+  const std::string where = "allocating a KV cache on GPU " + std::to_string(model_->device());
+  Status st = cuda::UseDevice(model_->device());
+  if (!st.ok()) return st.WithContext(where);
+  auto cache = cuda::DeviceMemory::Allocate(bytes);
+  if (!cache.ok()) return cache.status().WithContext(where + " (" + std::to_string(bytes >> 20) + " MiB)");
+  caches_.push_back(std::move(cache).value());
+  lengths_.push_back(0);
+  live_.push_back(true);
+  return static_cast<int>(caches_.size() - 1);
+}
+
+Status CudaSession::UploadRows(std::span<const SequenceChunk> chunks, bool all_positions, int64_t n, int64_t* n_out) {
+  const ModelConfig& c = model_->config();
+  const int64_t L = c.n_layer, layer_stride = opts_.max_context * c.n_embd;
+  const StepLayout lay(n, L);
+  char* host = meta_host_.as<char>();
+  auto* tokens = reinterpret_cast<int32_t*>(host + lay.tokens);
+  auto* out_rows = reinterpret_cast<int32_t*>(host + lay.out_rows);
+  auto* positions = reinterpret_cast<int64_t*>(host + lay.positions);
+  auto* kv = reinterpret_cast<float**>(host + lay.kv);
+  int64_t r = 0, out = 0;
+  for (const SequenceChunk& ch : chunks) {
+    const auto slot = static_cast<size_t>(ch.seq);
+    for (size_t j = 0; j < ch.tokens.size(); ++j, ++r) {
+      tokens[r] = ch.tokens[j];
+      positions[r] = lengths_[slot] + static_cast<int64_t>(j);
+      kv[r] = caches_[slot].as<float>();  // layer 0; the device pointer is only offset here, never read
+      if (all_positions || j + 1 == ch.tokens.size()) out_rows[out++] = static_cast<int32_t>(r);
+    }
+  }
+  for (int64_t l = 1; l < L; ++l)
+    for (int64_t i = 0; i < n; ++i) kv[l * n + i] = kv[i] + l * layer_stride;
+  *n_out = out;
+  rows_.tokens = reinterpret_cast<const int32_t*>(s_->meta + lay.tokens);
+  rows_.out_rows = reinterpret_cast<const int32_t*>(s_->meta + lay.out_rows);
+  rows_.positions = reinterpret_cast<const int64_t*>(s_->meta + lay.positions);
+  rows_.kv = reinterpret_cast<float* const*>(s_->meta + lay.kv);
+  // The one host→device copy of the step; the pinned buffer is not rewritten before the step's final
+  // synchronization, so the asynchronous copy is safe.
+  return cuda::CopyToDevice(s_->meta, host, lay.bytes, stream_.get());
+}
+
+Status CudaSession::Block(size_t l, bool attention, int64_t n) {
+  const ModelConfig& c = model_->config();
+  const CudaLayer& layer = model_->layers()[l];
+  const CudaNorm& ln = attention ? layer.ln1 : layer.ln2;
+  const CudaRouter& r = attention ? layer.attn_router : layer.mlp_router;
+  const int k = attention ? c.k_att : c.k_mlp;
+  const int64_t D = c.n_embd, G = c.gating_size, E = r.n_experts;
+  const DType dt = model_->dtype();
+  Scratch& s = *s_;
+  void* st = stream_.get();
+  BRICK_RETURN_IF_ERROR(cuda::LayerNormCuda(s.h, n, D, ln.weight, ln.bias, DType::kF32, ln.eps, s.x, st));
+  // K = V = LN₁(h): the new rows join their sequence's cache before anyone attends (a token sees itself).
+  if (attention) BRICK_RETURN_IF_ERROR(cuda::WriteRowsCuda(s.x, n, D, LayerKv(l, n), rows_.positions, D, st));
+  // Router: x·W1 + b1 → erf GELU → ·W2 → softmax → top-k (Router::Route).
+  BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, s.x, n, D, r.w1, dt, G, false, s.router_hidden, s.matmul, st));
+  BRICK_RETURN_IF_ERROR(cuda::AddBiasCuda(s.router_hidden, n, G, r.b1, st));
+  BRICK_RETURN_IF_ERROR(cuda::GeluErfCuda(s.router_hidden, n * G, st));
+  BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, s.router_hidden, n, G, r.w2, dt, E, false, s.router_logits, s.matmul, st));
+  BRICK_RETURN_IF_ERROR(cuda::SoftmaxTopKCuda(s.router_logits, n, E, k, s.gates, s.ids, st));
+  BRICK_RETURN_IF_ERROR(
+      cuda::BuildExpertGroupsCuda(s.ids, s.gates, n, k, E, s.offsets, s.pair_rows, s.pair_gates, s.pair_of, st));
+  // The block's one synchronization: the per-expert GEMMs are sized on the host (spec §2.7).
+  BRICK_RETURN_IF_ERROR(cuda::CopyToHost(offsets_host_.data(), s.offsets, static_cast<size_t>(E + 1) * sizeof(int32_t), st));
+  BRICK_RETURN_IF_ERROR(cuda::GatherRowsCuda(s.x, D, s.pair_rows, n * k, s.pair_in, st));
+  BRICK_RETURN_IF_ERROR(attention ? AttentionExperts(l, n, k) : MlpExperts(l, n * k));
+  return cuda::CombineGatedCuda(s.pair_out, D, s.pair_of, s.pair_gates, n, k, s.h, st);
+}
+
+Status CudaSession::AttentionExperts(size_t l, int64_t n, int k) {
+  const ModelConfig& c = model_->config();
+  const CudaLayer& layer = model_->layers()[l];
+  const int64_t D = c.n_embd, A = c.att_hidden, E = layer.attn_router.n_experts;
+  const int32_t* offsets = offsets_host_.as<int32_t>();
+  Scratch& s = *s_;
+  void* st = stream_.get();
+  BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D, layer.wq.data(), model_->dtype(), A,
+                                               false, s.pair_mid, s.matmul, st));
+  // Every pair at once: each query attends over its own row's sequence cache up to its position.
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
+  BRICK_RETURN_IF_ERROR(cuda::StickBreakPairsCuda(s.pair_mid, A, n * k, s.pair_rows, rows_.positions, LayerKv(l, n), D,
+                                                  A, scale, s.pair_in, A, st));
+  return cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, A, layer.wo.data(), model_->dtype(), D, false,
+                                s.pair_out, s.matmul, st);
+}
+
+Status CudaSession::MlpExperts(size_t l, int64_t P) {
+  const ModelConfig& c = model_->config();
+  const CudaLayer& layer = model_->layers()[l];
+  const int64_t D = c.n_embd, F = c.ffd_hidden, E = layer.mlp_router.n_experts;
+  const int32_t* offsets = offsets_host_.as<int32_t>();
+  Scratch& s = *s_;
+  void* st = stream_.get();
+  BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D, layer.w1.data(), model_->dtype(), F,
+                                               false, s.pair_mid, s.matmul, st));
+  BRICK_RETURN_IF_ERROR(cuda::GeluTanhCuda(s.pair_mid, P * F, st));
+  return cuda::ExpertMatmulCuda(cublas_, s.pair_mid, offsets, E, F, layer.w2.data(), model_->dtype(), D, false,
+                                s.pair_out, s.matmul, st);
+}
+
+Status CudaSession::Run(int64_t n, int64_t n_out, float* logits) {
+  const ModelConfig& c = model_->config();
+  const int64_t D = c.n_embd, V = c.vocab_size;
+  Scratch& s = *s_;
+  void* st = stream_.get();
+  BRICK_RETURN_IF_ERROR(cuda::EmbeddingRowsCuda(model_->embedding(), model_->dtype(), V, D, rows_.tokens, n, s.h, st));
+  for (size_t l = 0; l < model_->layers().size(); ++l) {
+    BRICK_RETURN_IF_ERROR(Block(l, /*attention=*/true, n));
+    BRICK_RETURN_IF_ERROR(Block(l, /*attention=*/false, n));
+  }
+  // Final norm and lm_head only on the rows whose logits are wanted.
+  BRICK_RETURN_IF_ERROR(cuda::GatherRowsCuda(s.h, D, rows_.out_rows, n_out, s.x, st));
+  const CudaNorm& f = model_->ln_f();
+  BRICK_RETURN_IF_ERROR(cuda::LayerNormCuda(s.x, n_out, D, f.weight, f.bias, DType::kF32, f.eps, s.x, st));
+  BRICK_RETURN_IF_ERROR(
+      cuda::MatmulCuda(cublas_, s.x, n_out, D, model_->lm_head(), model_->dtype(), V, false, s.logits, s.matmul, st));
+  // Straight into the caller's memory: a pinned staging buffer would add a host copy of the same size.
+  return cuda::CopyToHost(logits, s.logits, static_cast<size_t>(n_out * V) * sizeof(float), st);
+}
+
+Status CudaSession::Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits) {
+  BRICK_RETURN_IF_ERROR(ValidateStep(chunks, model_->config().vocab_size, opts_,
+                                     [this](int seq) { return Length(seq); }));
+  int64_t n = 0, n_out = 0;
+  for (const SequenceChunk& ch : chunks) n += static_cast<int64_t>(ch.tokens.size());
+  if (n == 0) return Status::Ok();
+  Status st = cuda::UseDevice(model_->device());
+  if (st.ok()) st = UploadRows(chunks, all_positions, n, &n_out);
+  if (st.ok()) st = Run(n, n_out, logits);
+  // A failed step leaves every length as it was (rows written into the caches lie beyond them).
+  if (!st.ok()) return st.WithContext("CUDA session step on GPU " + std::to_string(model_->device()));
+  for (const SequenceChunk& ch : chunks) lengths_[static_cast<size_t>(ch.seq)] += static_cast<int64_t>(ch.tokens.size());
+  return Status::Ok();
+}
+
+}  // namespace brickrt

@@ -1,0 +1,96 @@
+// CudaSession: the contract of bricks/session.h's Session — a batch of sequences of different lengths
+// with per-sequence KV caches, any mix of prefill chunks and decode tokens per Forward — run on one GPU
+// from a CudaModel. All step scratch is carved once from one device arena sized for max_step_tokens,
+// so Forward allocates nothing (host or device).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "bricks/cuda/cuda_model.h"
+#include "bricks/session.h"
+#include "core/status.h"
+#include "kernels/cuda/matmul.h"
+#include "kernels/cuda/memory.h"
+
+namespace brickrt {
+
+class CudaSession {
+ public:
+  // Validates the options as Session::Create does (mlp_placement and trace must be null: executors
+  // and tracing do not run on the GPU session), checks that PlannedBytes plus the model's weights fit
+  // in the device's memory (OutOfRange naming the bytes), then allocates the step arena, a stream, a
+  // cuBLAS handle and pinned staging on the model's device. Device errors pass through with context.
+  static Result<std::unique_ptr<CudaSession>> Create(std::shared_ptr<const CudaModel> model,
+                                                     const SessionOptions& opts);
+
+  const CudaModel& model() const { return *model_; }
+  const SessionOptions& options() const { return opts_; }
+
+  // As Session: a new empty sequence; its device cache (F32 [n_layer, max_context, D]) is allocated the
+  // first time its slot is used and kept for the next sequence after RemoveSequence. Errors: OutOfRange
+  // at max_sequences, the device's error when the cache cannot be allocated.
+  Result<int> AddSequence();
+  void RemoveSequence(int seq);
+  int64_t Length(int seq) const;  // -1 if seq is not alive
+  int LiveSequences() const;
+
+  // As Session::Forward: appends each chunk's tokens and runs the model on all of them; logits (host
+  // memory) F32 [Σ chunk lengths, V] with all_positions, else [chunks, V] (each chunk's last position).
+  // Validation errors are Session's; on any error no sequence advances. Synchronizes the stream once
+  // per MoE block (the expert offsets come back to size the per-expert GEMMs) and once for the logits.
+  Status Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits);
+
+  // Device bytes of KV cache currently allocated (live and reusable slots).
+  int64_t CacheBytes() const;
+  // Device bytes Create allocates up front (the step arena) plus one cache per sequence.
+  static int64_t PlannedBytes(const CudaModel& model, const SessionOptions& opts);
+
+  ~CudaSession();
+  CudaSession(const CudaSession&) = delete;
+  CudaSession& operator=(const CudaSession&) = delete;
+
+ private:
+  struct Scratch;  // device buffers of one step
+  CudaSession(std::shared_ptr<const CudaModel> model, const SessionOptions& opts);
+  bool Live(int seq) const;
+  // Lays out the step's rows in pinned memory (tokens, logits rows, positions, every layer's cache row
+  // pointers) and copies them to the device in one copy; sets rows_. n: Σ chunk lengths.
+  Status UploadRows(std::span<const SequenceChunk> chunks, bool all_positions, int64_t n, int64_t* n_out);
+  // Embedding → every layer → ln_f → lm_head on the n rows of the step, logits of n_out rows copied back.
+  Status Run(int64_t n, int64_t n_out, float* logits);
+  // One block of layer l on the step's n rows, in blocks.cpp's order: LN (₁ or ₂) → (attention: the
+  // rows into the caches) → router → top-k → pairs grouped by expert → offsets to the host (the block's
+  // one synchronization) → rows gathered → the experts → h += gated outputs in expert order.
+  Status Block(size_t l, bool attention, int64_t n);
+  // pair_in [n·k, D] → pair_out [n·k, D]: Wq, stick-breaking of every pair over its sequence's cache, Wo.
+  Status AttentionExperts(size_t l, int64_t n, int k);
+  // pair_in [P, D] → pair_out [P, D]: W1, tanh GELU, W2.
+  Status MlpExperts(size_t l, int64_t P);
+  // This step's cache row pointers of layer l: [n] device pointers.
+  float* const* LayerKv(size_t l, int64_t n) const { return rows_.kv + static_cast<int64_t>(l) * n; }
+
+  std::shared_ptr<const CudaModel> model_;
+  SessionOptions opts_;
+  cuda::Stream stream_;
+  cuda::CublasHandle cublas_;
+  cuda::DeviceArena arena_;       // the step scratch
+  std::unique_ptr<Scratch> s_;    // carved from arena_
+  // This step's row metadata on the device (inside the arena; layout by the step's row count).
+  struct DeviceRows {
+    const int32_t* tokens = nullptr;     // int32 [n]
+    const int32_t* out_rows = nullptr;   // int32 [n_out] rows whose logits are returned
+    const int64_t* positions = nullptr;  // int64 [n] absolute position of each row
+    float* const* kv = nullptr;          // [n_layer, n] each row's cache of that layer (F32 [cap, D])
+  } rows_;
+  cuda::PinnedMemory meta_host_;  // the step's row metadata, staged (layout: StepLayout)
+  cuda::PinnedMemory offsets_host_;  // int32 [E_max + 1] the last routing's expert offsets
+
+  std::vector<cuda::DeviceMemory> caches_;  // slot -> F32 [n_layer, max_context, D], kept when freed
+  std::vector<int64_t> lengths_;            // slot -> tokens cached
+  std::vector<bool> live_;                  // slot -> holds a sequence
+};
+
+}  // namespace brickrt
