@@ -32,7 +32,7 @@ Result<DeviceMemory> DeviceMemory::Allocate(size_t bytes) {
 
 Stream& Stream::operator=(Stream&& o) noexcept {
   if (this != &o) {
-    Stream dying;
+    Stream dying;  // the old stream goes as ~Stream does it
     dying.s_ = s_;
     s_ = o.s_;
     o.s_ = nullptr;

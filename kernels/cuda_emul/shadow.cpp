@@ -136,20 +136,21 @@ Status RequireHost(const void* p, const std::string& what) {
 }
 
 void* NewToken(Token kind) {
-  void* t = new char;
+  // Non-canonical x86-64 addresses: never mapped (a dereference faults, as for an opaque CUDA handle)
+  // and never handed out twice, so a destroyed stream cannot come back to life as a new one.
+  static uintptr_t next = uintptr_t{0x4000} << 48;
   Registry& r = Reg();
   std::lock_guard<std::mutex> lock(r.mu);
+  next += 16;
+  void* t = reinterpret_cast<void*>(next);
   r.tokens[static_cast<int>(kind)].insert(t);
   return t;
 }
 
 void DeleteToken(Token kind, void* token) {
-  {
-    Registry& r = Reg();
-    std::lock_guard<std::mutex> lock(r.mu);
-    r.tokens[static_cast<int>(kind)].erase(token);
-  }
-  delete static_cast<char*>(token);
+  Registry& r = Reg();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.tokens[static_cast<int>(kind)].erase(token);
 }
 
 bool IsLive(Token kind, const void* token) {

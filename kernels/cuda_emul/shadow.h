@@ -44,7 +44,8 @@ inline size_t Span(int64_t rows, int64_t ld, int64_t cols) {
 // InvalidArgument unless p is host memory: a device pointer read or written by the host.
 Status RequireHost(const void* p, const std::string& what);
 
-// Dummy stream and cuBLAS handles: unique non-null tokens, registered while alive.
+// Dummy stream and cuBLAS handles: unique non-null tokens (never reused, never dereferenceable),
+// registered while alive.
 enum class Token { kStream, kCublas };
 void* NewToken(Token kind);
 void DeleteToken(Token kind, void* token);
