@@ -327,8 +327,12 @@ Status CudaSession::Forward(std::span<const SequenceChunk> chunks, bool all_posi
   Status st = cuda::UseDevice(model_->device());
   if (st.ok()) st = UploadRows(chunks, all_positions, n, &n_out);
   if (st.ok()) st = Run(n, n_out, logits);
-  // A failed step leaves every length as it was (rows written into the caches lie beyond them).
-  if (!st.ok()) return st.WithContext("CUDA session step on GPU " + std::to_string(model_->device()));
+  if (!st.ok()) {
+    // A failed step leaves every length as it was (rows written into the caches lie beyond them). Work
+    // it already enqueued is waited for, so the next step may rewrite the pinned row metadata.
+    (void)stream_.Synchronize();
+    return st.WithContext("CUDA session step on GPU " + std::to_string(model_->device()));
+  }
   for (const SequenceChunk& ch : chunks) lengths_[static_cast<size_t>(ch.seq)] += static_cast<int64_t>(ch.tokens.size());
   return Status::Ok();
 }
