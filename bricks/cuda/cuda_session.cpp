@@ -263,39 +263,24 @@ Status CudaSession::Block(size_t l, bool attention, int64_t n) {
   // The block's one synchronization: the per-expert GEMMs are sized on the host (spec §2.7).
   BRICK_RETURN_IF_ERROR(cuda::CopyToHost(offsets_host_.data(), s.offsets, static_cast<size_t>(E + 1) * sizeof(int32_t), st));
   BRICK_RETURN_IF_ERROR(cuda::GatherRowsCuda(s.x, D, s.pair_rows, n * k, s.pair_in, st));
-  BRICK_RETURN_IF_ERROR(attention ? AttentionExperts(l, n, k) : MlpExperts(l, n * k));
+  // The experts, pair_in [P, D] → pair_out [P, D]: Wq, attention, Wo, or W1, tanh GELU, W2.
+  const int64_t P = n * k, mid = attention ? c.att_hidden : c.ffd_hidden;
+  const int32_t* offsets = offsets_host_.as<int32_t>();
+  BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D,
+                                               attention ? layer.wq.data() : layer.w1.data(), dt, mid, false,
+                                               s.pair_mid, s.matmul, st));
+  if (attention) {
+    // Every pair at once: each query attends over its own row's sequence cache up to its position.
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
+    BRICK_RETURN_IF_ERROR(cuda::StickBreakPairsCuda(s.pair_mid, mid, P, s.pair_rows, rows_.positions, LayerKv(l, n),
+                                                    D, mid, scale, s.pair_in, mid, st));
+  } else {
+    BRICK_RETURN_IF_ERROR(cuda::GeluTanhCuda(s.pair_mid, P * mid, st));
+  }
+  BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, attention ? s.pair_in : s.pair_mid, offsets, E, mid,
+                                               attention ? layer.wo.data() : layer.w2.data(), dt, D, false,
+                                               s.pair_out, s.matmul, st));
   return cuda::CombineGatedCuda(s.pair_out, D, s.pair_of, s.pair_gates, n, k, s.h, st);
-}
-
-Status CudaSession::AttentionExperts(size_t l, int64_t n, int k) {
-  const ModelConfig& c = model_->config();
-  const CudaLayer& layer = model_->layers()[l];
-  const int64_t D = c.n_embd, A = c.att_hidden, E = layer.attn_router.n_experts;
-  const int32_t* offsets = offsets_host_.as<int32_t>();
-  Scratch& s = *s_;
-  void* st = stream_.get();
-  BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D, layer.wq.data(), model_->dtype(), A,
-                                               false, s.pair_mid, s.matmul, st));
-  // Every pair at once: each query attends over its own row's sequence cache up to its position.
-  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
-  BRICK_RETURN_IF_ERROR(cuda::StickBreakPairsCuda(s.pair_mid, A, n * k, s.pair_rows, rows_.positions, LayerKv(l, n), D,
-                                                  A, scale, s.pair_in, A, st));
-  return cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, A, layer.wo.data(), model_->dtype(), D, false,
-                                s.pair_out, s.matmul, st);
-}
-
-Status CudaSession::MlpExperts(size_t l, int64_t P) {
-  const ModelConfig& c = model_->config();
-  const CudaLayer& layer = model_->layers()[l];
-  const int64_t D = c.n_embd, F = c.ffd_hidden, E = layer.mlp_router.n_experts;
-  const int32_t* offsets = offsets_host_.as<int32_t>();
-  Scratch& s = *s_;
-  void* st = stream_.get();
-  BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D, layer.w1.data(), model_->dtype(), F,
-                                               false, s.pair_mid, s.matmul, st));
-  BRICK_RETURN_IF_ERROR(cuda::GeluTanhCuda(s.pair_mid, P * F, st));
-  return cuda::ExpertMatmulCuda(cublas_, s.pair_mid, offsets, E, F, layer.w2.data(), model_->dtype(), D, false,
-                                s.pair_out, s.matmul, st);
 }
 
 Status CudaSession::Run(int64_t n, int64_t n_out, float* logits) {

@@ -63,12 +63,9 @@ class CudaSession {
   Status Run(int64_t n, int64_t n_out, float* logits);
   // One block of layer l on the step's n rows, in blocks.cpp's order: LN (₁ or ₂) → (attention: the
   // rows into the caches) → router → top-k → pairs grouped by expert → offsets to the host (the block's
-  // one synchronization) → rows gathered → the experts → h += gated outputs in expert order.
+  // one synchronization) → rows gathered → the experts (Wq, stick-breaking of every pair over its own
+  // sequence's cache, Wo; or W1, tanh GELU, W2) → h += gated outputs in expert order.
   Status Block(size_t l, bool attention, int64_t n);
-  // pair_in [n·k, D] → pair_out [n·k, D]: Wq, stick-breaking of every pair over its sequence's cache, Wo.
-  Status AttentionExperts(size_t l, int64_t n, int k);
-  // pair_in [P, D] → pair_out [P, D]: W1, tanh GELU, W2.
-  Status MlpExperts(size_t l, int64_t P);
   // This step's cache row pointers of layer l: [n] device pointers.
   float* const* LayerKv(size_t l, int64_t n) const { return rows_.kv + static_cast<int64_t>(l) * n; }
 
