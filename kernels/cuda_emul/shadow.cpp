@@ -75,11 +75,16 @@ Result<void*> MapDevice(size_t bytes) {
     close(fd);
     return st;
   }
-  void* device = mmap(nullptr, mapped, PROT_NONE, MAP_SHARED, fd, 0);
+  // The device mapping sits between two reserved, never registered pages, so an index a little
+  // before or past a buffer is never inside its neighbour.
+  char* reserve = static_cast<char*>(
+      mmap(nullptr, mapped + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+  void* device =
+      reserve == MAP_FAILED ? MAP_FAILED : mmap(reserve + page, mapped, PROT_NONE, MAP_SHARED | MAP_FIXED, fd, 0);
   void* shadow = device == MAP_FAILED ? MAP_FAILED : mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (device == MAP_FAILED || shadow == MAP_FAILED) {
+  if (shadow == MAP_FAILED) {
     const Status st = OsError("mmap", bytes);
-    if (device != MAP_FAILED) munmap(device, mapped);
+    if (reserve != MAP_FAILED) munmap(reserve, mapped + 2 * page);
     close(fd);
     return st;
   }
@@ -101,7 +106,8 @@ void UnmapDevice(void* device) {
     a = it->second;
     r.live.erase(it);
   }
-  munmap(device, a.mapped);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  munmap(static_cast<char*>(device) - page, a.mapped + 2 * page);  // with its guard pages
   munmap(a.shadow, a.mapped);
 }
 
@@ -119,7 +125,8 @@ Result<void*> ShadowBytes(const void* p, size_t bytes, const std::string& what) 
   auto it = Find(r, a);
   if (it == r.live.end()) {
     return InvalidArgument(what + " (" + Hex(p) +
-                           ") is not device memory (a host pointer passed to a GPU kernel, or a freed buffer)");
+                           ") is not device memory (a host pointer passed to a GPU kernel, a freed buffer, or an index "
+                           "outside its buffer)");
   }
   const size_t offset = a - it->first;
   if (bytes > it->second.bytes - offset) {

@@ -87,6 +87,11 @@ TEST(CudaEmulation, IndicesReadFromDeviceMemoryAreChecked) {
   auto rows = Upload(std::vector<int32_t>{0, 2, 3});
   auto out = Alloc<float>(3 * 4);
   ExpectInvalid(cuda::GatherRowsCuda(x.as<float>(), 4, rows.as<int32_t>(), 3, out.as<float>(), nullptr), "row 3 of x");
+  // Before the buffer: never inside a neighbouring allocation (each has a guard page around it).
+  auto before = Alloc<float>(1024);  // likely mapped just below x
+  auto minus_one = Upload(std::vector<int32_t>{-1});
+  ExpectInvalid(cuda::GatherRowsCuda(x.as<float>(), 4, minus_one.as<int32_t>(), 1, out.as<float>(), nullptr),
+                kHostPointer);
   std::vector<float> host_kv(4 * 4, 0.0f);
   auto kv_of_row = Upload(std::vector<const float*>{x.as<const float>(), host_kv.data()});
   auto positions = Upload(std::vector<int64_t>{2, 3});
