@@ -88,29 +88,34 @@ Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream)
   return Status::Ok();
 }
 
-// The legacy default stream, streams and copies into pageable memory complete on return; a copy into
-// pinned memory lands when its stream is synchronized (shadow.h, DeferCopy).
+namespace {
+
+// Copies into pageable memory complete on return (as cudaMemcpyAsync to pageable memory does); a copy
+// into pinned memory lands when its stream is synchronized (shadow.h, DeferCopy).
+Status EnqueueToHost(const std::string& op, void* dst, const void* src, size_t bytes, CudaStream stream) {
+  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, op));
+  BRICK_RETURN_IF_ERROR(emul::RequireHost(dst, op + ": dst"));
+  BRICK_ASSIGN_OR_RETURN(const void* s, emul::ShadowBytes(src, bytes, op + ": src"));
+  if (emul::IsPinned(dst, bytes)) {
+    emul::DeferCopy(stream, dst, s, bytes);
+  } else {
+    std::memcpy(dst, s, bytes);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status CopyToHost(void* dst, const void* src, size_t bytes, CudaStream stream) {
   if (bytes == 0) return Status::Ok();
-  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "CopyToHost"));
-  BRICK_RETURN_IF_ERROR(emul::RequireHost(dst, "CopyToHost: dst"));
-  BRICK_ASSIGN_OR_RETURN(const void* s, emul::ShadowBytes(src, bytes, "CopyToHost: src"));
-  emul::CompletePending(stream);  // the stream's earlier copies land first
-  std::memcpy(dst, s, bytes);
+  BRICK_RETURN_IF_ERROR(EnqueueToHost("CopyToHost", dst, src, bytes, stream));
+  emul::CompletePending(stream);  // then synchronize the stream
   return Status::Ok();
 }
 
 Status CopyToHostAsync(void* dst, const void* src, size_t bytes, CudaStream stream) {
   if (bytes == 0) return Status::Ok();
-  BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "CopyToHostAsync"));
-  BRICK_RETURN_IF_ERROR(emul::RequireHost(dst, "CopyToHostAsync: dst"));
-  BRICK_ASSIGN_OR_RETURN(const void* s, emul::ShadowBytes(src, bytes, "CopyToHostAsync: src"));
-  if (emul::IsPinned(dst, bytes)) {
-    emul::DeferCopy(stream, dst, s, bytes);
-  } else {
-    std::memcpy(dst, s, bytes);  // cudaMemcpyAsync to pageable memory returns once the copy is done
-  }
-  return Status::Ok();
+  return EnqueueToHost("CopyToHostAsync", dst, src, bytes, stream);
 }
 
 Status CopyOnDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {

@@ -155,6 +155,9 @@ TEST(CudaEmulation, CopyIntoPinnedMemoryLandsWhenTheStreamIsSynchronized) {
   std::vector<float> pageable(3, 5.0f);
   ASSERT_TRUE(cuda::CopyToHostAsync(pageable.data(), dev.data(), 3 * sizeof(float), stream->get()).ok());
   EXPECT_EQ(pageable, std::vector<float>(3, 0.0f));
+  std::fill_n(pinned->as<float>(), 3, 7.0f);
+  ASSERT_TRUE(cuda::CopyToHost(pinned->data(), dev.data(), 3 * sizeof(float), stream->get()).ok());
+  EXPECT_EQ(pinned->as<float>()[2], 0.0f) << "CopyToHost synchronizes its stream";
   // A copy still pending into pinned memory that is freed is dropped, not written into freed memory.
   {
     auto gone = cuda::PinnedMemory::Allocate(3 * sizeof(float));
