@@ -14,7 +14,7 @@
 // relative 2⁻⁹ per element, on each of the ~4 GEMMs of a path per layer, so logits move by ~1e-2 and
 // router probabilities by ~1e-3 — enough to flip near-ties, which a random model has plenty of. The
 // BF16 model therefore routes every row to all experts of a layer (k = E: the same pairs whatever the
-// rounding) and logits are compared to 5e-2·(1 + |logit|) (measured ≲ 1e-2 in the emulation).
+// rounding) and logits are compared to 5e-2·(1 + |logit|) (measured ~1e-2 in the emulation).
 #include <gtest/gtest.h>
 
 #include <algorithm>
