@@ -32,7 +32,8 @@ Status CheckChunk(std::span<const SequenceChunk> chunks, size_t i, int64_t len, 
   const SequenceChunk& c = chunks[i];
   if (len < 0) return InvalidArgument("unknown sequence " + std::to_string(c.seq));
   for (size_t j = 0; j < i; ++j)
-    if (chunks[j].seq == c.seq) return InvalidArgument("sequence " + std::to_string(c.seq) + " appears twice in one step");
+    if (chunks[j].seq == c.seq)
+      return InvalidArgument("sequence " + std::to_string(c.seq) + " appears twice in one step");
   if (c.tokens.empty()) return InvalidArgument("sequence " + std::to_string(c.seq) + ": empty chunk");
   for (int32_t t : c.tokens) {
     if (t < 0 || t >= vocab)
@@ -40,15 +41,15 @@ Status CheckChunk(std::span<const SequenceChunk> chunks, size_t i, int64_t len, 
                              std::to_string(vocab) + ")");
   }
   if (len + static_cast<int64_t>(c.tokens.size()) > opts.max_context)
-    return OutOfRange("sequence " + std::to_string(c.seq) + " would exceed max_context=" +
-                      std::to_string(opts.max_context) + " tokens");
+    return OutOfRange("sequence " + std::to_string(c.seq) +
+                      " would exceed max_context=" + std::to_string(opts.max_context) + " tokens");
   return Status::Ok();
 }
 
 Status CheckTotal(int64_t total, const SessionOptions& opts) {
   if (total > opts.max_step_tokens)
-    return OutOfRange("step has " + std::to_string(total) + " tokens, more than max_step_tokens=" +
-                      std::to_string(opts.max_step_tokens));
+    return OutOfRange("step has " + std::to_string(total) +
+                      " tokens, more than max_step_tokens=" + std::to_string(opts.max_step_tokens));
   return Status::Ok();
 }
 

@@ -14,16 +14,14 @@ namespace brickrt {
 // One weight: its bytes, how to write them to host staging, and where its device pointer goes.
 struct CudaModel::Piece {
   size_t bytes = 0;
-  std::function<void(void*)> fill;          // writes the `bytes` host bytes at the argument
+  std::function<void(void*)> fill;         // writes the `bytes` host bytes at the argument
   std::function<void(const void*)> place;  // records the device address
 };
 
 namespace {
 
 // A matrix as row-major [K, N] in its own dtype (PackedMatrix::Unpack is bit-exact).
-size_t MatrixBytes(const kernels::PackedMatrix& m) {
-  return static_cast<size_t>(m.K() * m.N()) * DTypeSize(m.dtype());
-}
+size_t MatrixBytes(const kernels::PackedMatrix& m) { return static_cast<size_t>(m.K() * m.N()) * DTypeSize(m.dtype()); }
 
 Status CheckSupported(const Model& model) {
   if (model.lora_count() > 0)
@@ -123,8 +121,7 @@ Result<std::shared_ptr<const CudaModel>> CudaModel::Upload(std::shared_ptr<const
     largest = std::max(largest, p.bytes);
   }
   auto memory = cuda::DeviceMemory::Allocate(total);
-  if (!memory.ok())
-    return memory.status().WithContext(where + " (" + std::to_string(total >> 20) + " MiB of weights)");
+  if (!memory.ok()) return memory.status().WithContext(where + " (" + std::to_string(total >> 20) + " MiB of weights)");
   out->arena_ = cuda::DeviceArena(std::move(memory).value());
 
   auto stream = cuda::Stream::Create();

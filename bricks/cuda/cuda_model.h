@@ -55,7 +55,7 @@ class CudaModel {
   const Model& cpu() const { return *model_; }
   const ModelConfig& config() const { return model_->config(); }
   int device() const { return device_; }
-  DType dtype() const { return dtype_; }  // of the embedding table and every matrix
+  DType dtype() const { return dtype_; }                // of the embedding table and every matrix
   const void* embedding() const { return embedding_; }  // dtype [V, D]
   const std::vector<CudaLayer>& layers() const { return layers_; }
   const CudaNorm& ln_f() const { return ln_f_; }

@@ -117,8 +117,8 @@ CudaSession::~CudaSession() = default;
 int64_t CudaSession::PlannedBytes(const CudaModel& model, const SessionOptions& opts) {
   // Operands are capped by ValidateSessionOptions (sizes <= 2^24, counts <= 2^16): doubles cannot overflow.
   const ModelConfig& c = model.config();
-  const double cache = static_cast<double>(c.n_layer) * static_cast<double>(opts.max_context) *
-                       static_cast<double>(c.n_embd) * 4;
+  const double cache =
+      static_cast<double>(c.n_layer) * static_cast<double>(opts.max_context) * static_cast<double>(c.n_embd) * 4;
   const double total = static_cast<double>(Scratch::ArenaBytes(DimsOf(model, opts))) + cache * opts.max_sequences;
   return total > 9e18 ? INT64_MAX : static_cast<int64_t>(total);
 }
@@ -256,12 +256,14 @@ Status CudaSession::Block(size_t l, bool attention, int64_t n) {
   BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, s.x, n, D, r.w1, dt, G, false, s.router_hidden, s.matmul, st));
   BRICK_RETURN_IF_ERROR(cuda::AddBiasCuda(s.router_hidden, n, G, r.b1, st));
   BRICK_RETURN_IF_ERROR(cuda::GeluErfCuda(s.router_hidden, n * G, st));
-  BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, s.router_hidden, n, G, r.w2, dt, E, false, s.router_logits, s.matmul, st));
+  BRICK_RETURN_IF_ERROR(
+      cuda::MatmulCuda(cublas_, s.router_hidden, n, G, r.w2, dt, E, false, s.router_logits, s.matmul, st));
   BRICK_RETURN_IF_ERROR(cuda::SoftmaxTopKCuda(s.router_logits, n, E, k, s.gates, s.ids, st));
   BRICK_RETURN_IF_ERROR(
       cuda::BuildExpertGroupsCuda(s.ids, s.gates, n, k, E, s.offsets, s.pair_rows, s.pair_gates, s.pair_of, st));
   // The block's one synchronization: the per-expert GEMMs are sized on the host (spec §2.7).
-  BRICK_RETURN_IF_ERROR(cuda::CopyToHost(offsets_host_.data(), s.offsets, static_cast<size_t>(E + 1) * sizeof(int32_t), st));
+  BRICK_RETURN_IF_ERROR(
+      cuda::CopyToHost(offsets_host_.data(), s.offsets, static_cast<size_t>(E + 1) * sizeof(int32_t), st));
   BRICK_RETURN_IF_ERROR(cuda::GatherRowsCuda(s.x, D, s.pair_rows, n * k, s.pair_in, st));
   // The experts, pair_in [P, D] → pair_out [P, D]: Wq, attention, Wo, or W1, tanh GELU, W2.
   const int64_t P = n * k, mid = attention ? c.att_hidden : c.ffd_hidden;
@@ -272,14 +274,14 @@ Status CudaSession::Block(size_t l, bool attention, int64_t n) {
   if (attention) {
     // Every pair at once: each query attends over its own row's sequence cache up to its position.
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
-    BRICK_RETURN_IF_ERROR(cuda::StickBreakPairsCuda(s.pair_mid, mid, P, s.pair_rows, rows_.positions, LayerKv(l, n),
-                                                    D, mid, scale, s.pair_in, mid, st));
+    BRICK_RETURN_IF_ERROR(cuda::StickBreakPairsCuda(s.pair_mid, mid, P, s.pair_rows, rows_.positions, LayerKv(l, n), D,
+                                                    mid, scale, s.pair_in, mid, st));
   } else {
     BRICK_RETURN_IF_ERROR(cuda::GeluTanhCuda(s.pair_mid, P * mid, st));
   }
   BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, attention ? s.pair_in : s.pair_mid, offsets, E, mid,
-                                               attention ? layer.wo.data() : layer.w2.data(), dt, D, false,
-                                               s.pair_out, s.matmul, st));
+                                               attention ? layer.wo.data() : layer.w2.data(), dt, D, false, s.pair_out,
+                                               s.matmul, st));
   return cuda::CombineGatedCuda(s.pair_out, D, s.pair_of, s.pair_gates, n, k, s.h, st);
 }
 
@@ -304,8 +306,8 @@ Status CudaSession::Run(int64_t n, int64_t n_out, float* logits) {
 }
 
 Status CudaSession::Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits) {
-  BRICK_RETURN_IF_ERROR(ValidateStep(chunks, model_->config().vocab_size, opts_,
-                                     [this](int seq) { return Length(seq); }));
+  BRICK_RETURN_IF_ERROR(
+      ValidateStep(chunks, model_->config().vocab_size, opts_, [this](int seq) { return Length(seq); }));
   int64_t n = 0, n_out = 0;
   for (const SequenceChunk& ch : chunks) n += static_cast<int64_t>(ch.tokens.size());
   if (n == 0) return Status::Ok();
@@ -318,7 +320,8 @@ Status CudaSession::Forward(std::span<const SequenceChunk> chunks, bool all_posi
     (void)stream_.Synchronize();
     return st.WithContext("CUDA session step on GPU " + std::to_string(model_->device()));
   }
-  for (const SequenceChunk& ch : chunks) lengths_[static_cast<size_t>(ch.seq)] += static_cast<int64_t>(ch.tokens.size());
+  for (const SequenceChunk& ch : chunks)
+    lengths_[static_cast<size_t>(ch.seq)] += static_cast<int64_t>(ch.tokens.size());
   return Status::Ok();
 }
 

@@ -7,8 +7,7 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void EmbeddingRowsKernel(const void* table, DType dt, int64_t V, int64_t D, const int32_t* ids,
-                                    float* out) {
+__global__ void EmbeddingRowsKernel(const void* table, DType dt, int64_t V, int64_t D, const int32_t* ids, float* out) {
   const int32_t id = ids[blockIdx.x];
   float* dst = out + blockIdx.x * D;
   if (id < 0 || id >= V) {
@@ -47,8 +46,7 @@ Status WriteRowsCuda(const float* x, int64_t n, int64_t D, float* const* dst_of_
                      int64_t ld, CudaStream stream) {
   BRICK_RETURN_IF_ERROR(internal::CheckWriteRows(n, D, ld));
   if (n == 0 || D == 0) return Status::Ok();
-  WriteRowsKernel<<<static_cast<unsigned>(n), kThreads, 0, detail::AsStream(stream)>>>(x, D, dst_of_row, positions,
-                                                                                        ld);
+  WriteRowsKernel<<<static_cast<unsigned>(n), kThreads, 0, detail::AsStream(stream)>>>(x, D, dst_of_row, positions, ld);
   return detail::LaunchStatus("WriteRows");
 }
 

@@ -23,8 +23,9 @@ Status EmbeddingRowsCuda(const void* table, DType dt, int64_t V, int64_t D, cons
       for (int64_t j = 0; j < D; ++j) dst[j] = std::numeric_limits<float>::quiet_NaN();
       continue;
     }
-    BRICK_ASSIGN_OR_RETURN(void* src, emul::ShadowBytes(static_cast<const char*>(table) + id[i] * row_bytes, row_bytes,
-                                                        "EmbeddingRowsCuda: row " + std::to_string(id[i]) + " of table"));
+    BRICK_ASSIGN_OR_RETURN(void* src,
+                           emul::ShadowBytes(static_cast<const char*>(table) + id[i] * row_bytes, row_bytes,
+                                             "EmbeddingRowsCuda: row " + std::to_string(id[i]) + " of table"));
     ConvertToF32(src, dt, static_cast<size_t>(D), dst);
   }
   return Status::Ok();
@@ -36,8 +37,10 @@ Status WriteRowsCuda(const float* x, int64_t n, int64_t D, float* const* dst_of_
   if (n == 0 || D == 0) return Status::Ok();
   BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "WriteRowsCuda"));
   BRICK_ASSIGN_OR_RETURN(const float* xs, emul::Shadow(x, static_cast<size_t>(n * D), "WriteRowsCuda: x"));
-  BRICK_ASSIGN_OR_RETURN(float* const* dst, emul::Shadow(dst_of_row, static_cast<size_t>(n), "WriteRowsCuda: dst_of_row"));
-  BRICK_ASSIGN_OR_RETURN(const int64_t* pos, emul::Shadow(positions, static_cast<size_t>(n), "WriteRowsCuda: positions"));
+  BRICK_ASSIGN_OR_RETURN(float* const* dst,
+                         emul::Shadow(dst_of_row, static_cast<size_t>(n), "WriteRowsCuda: dst_of_row"));
+  BRICK_ASSIGN_OR_RETURN(const int64_t* pos,
+                         emul::Shadow(positions, static_cast<size_t>(n), "WriteRowsCuda: positions"));
   for (int64_t r = 0; r < n; ++r) {
     BRICK_ASSIGN_OR_RETURN(float* row, emul::Shadow(dst[r] + pos[r] * ld, static_cast<size_t>(D),
                                                     "WriteRowsCuda: row " + std::to_string(r) + " at position " +

@@ -19,6 +19,8 @@
 // 3.7e-4: the emulation picks the CPU's experts there, and a GPU differs from the emulation only by
 // summation order (~1e-7 of a probability), so its ids are the CPU's too. Its margin floor of 3e-4
 // keeps new test tokens from bringing a near-tie in unnoticed.
+#include "bricks/cuda/cuda_session.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -30,7 +32,6 @@
 
 #include "bricks/blocks.h"
 #include "bricks/cuda/cuda_model.h"
-#include "bricks/cuda/cuda_session.h"
 #include "bricks/session.h"
 #include "registry/test_model.h"
 #include "tests/kernels_cuda/cuda_test_util.h"
@@ -129,9 +130,7 @@ float MinRoutingMargin(const Model& m, const std::vector<int32_t>& tokens) {
   return margin;
 }
 
-int32_t Argmax(const float* x, int64_t n) {
-  return static_cast<int32_t>(std::max_element(x, x + n) - x);
-}
+int32_t Argmax(const float* x, int64_t n) { return static_cast<int32_t>(std::max_element(x, x + n) - x); }
 
 // Both sessions on one model, the same options.
 struct Pair {
@@ -165,8 +164,9 @@ class CudaSessionTest : public ::testing::TestWithParam<Case> {
     if (GetParam().min_margin <= 0) return;
     for (const auto& s : seqs) {
       const float margin = MinRoutingMargin(*model_, s);
-      ASSERT_GE(margin, GetParam().min_margin) << "a router near-tie on these test tokens: pick others (the comparison would test "
-                                  "tie-breaking under rounding, not the GPU path)";
+      ASSERT_GE(margin, GetParam().min_margin)
+          << "a router near-tie on these test tokens: pick others (the comparison would test "
+             "tie-breaking under rounding, not the GPU path)";
     }
   }
 
@@ -319,8 +319,8 @@ TEST_P(CudaSessionTest, BadStepsAreRefusedAndNothingAdvances) {
   // Context full: 7 tokens fit, 2 more do not.
   ASSERT_TRUE(gpu.Forward(std::vector<SequenceChunk>{{a, seven}}, false, logits.data()).ok());
   ASSERT_TRUE(p.cpu->Forward(std::vector<SequenceChunk>{{a, seven}}, false, logits.data()).ok());
-  const Status full = gpu.Forward(std::vector<SequenceChunk>{{a, std::span<const int32_t>(ok).first(2)}}, false,
-                                  logits.data());
+  const Status full =
+      gpu.Forward(std::vector<SequenceChunk>{{a, std::span<const int32_t>(ok).first(2)}}, false, logits.data());
   EXPECT_EQ(full.code(), StatusCode::kOutOfRange) << full.ToString();
   EXPECT_EQ(gpu.Length(a), 7);
   // The refused steps changed nothing: the next step equals the CPU's, which saw only valid steps.
