@@ -11,7 +11,7 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 }
 }  // namespace
 
-Result<GenerateResult> Generate(Session& session, const std::vector<std::vector<int32_t>>& prompts,
+Result<GenerateResult> Generate(ModelSession& session, const std::vector<std::vector<int32_t>>& prompts,
                                 const GenerateOptions& opts) {
   BRICK_RETURN_IF_ERROR(ValidateSampling(opts.sampling));
   if (prompts.empty()) return InvalidArgument("no prompts");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bricks/sampler.h"
+#include "bricks/model_session.h"
 #include "bricks/session.h"
 #include "core/status.h"
 
@@ -31,7 +32,7 @@ struct GenerateResult {
 
 // The session must have room for prompts.size() sequences and prompt + max_new_tokens context each;
 // the sequences are removed again before returning.
-Result<GenerateResult> Generate(Session& session, const std::vector<std::vector<int32_t>>& prompts,
+Result<GenerateResult> Generate(ModelSession& session, const std::vector<std::vector<int32_t>>& prompts,
                                 const GenerateOptions& opts);
 
 }  // namespace brickrt

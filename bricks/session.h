@@ -13,6 +13,7 @@
 #include "bricks/executor.h"
 #include "bricks/kv_cache.h"
 #include "bricks/model.h"
+#include "bricks/model_session.h"
 #include "bricks/trace.h"
 #include "bricks/workspace.h"
 #include "core/status.h"
@@ -36,7 +37,7 @@ struct SequenceChunk {
   std::span<const int32_t> tokens;   // non-empty
 };
 
-class Session {
+class Session final : public ModelSession {
  public:
   // Validates the options (each >= 1 and within limits) and that the workspace plus max_sequences
   // caches fit in this machine's memory; the error says how many bytes were asked for. For options
@@ -47,23 +48,23 @@ class Session {
   // calling thread.
   Session(std::shared_ptr<const Model> model, const SessionOptions& opts, ThreadPool* pool);
 
-  const Model& model() const { return *model_; }
-  const SessionOptions& options() const { return opts_; }
+  const Model& model() const override { return *model_; }
+  const SessionOptions& options() const override { return opts_; }
 
   // A new empty sequence. Its cache (max_context rows per layer) is allocated the first time its slot
   // is used and kept for the next sequence after RemoveSequence, so serving requests does not
   // re-allocate (and re-fault) caches.
-  Result<int> AddSequence();
-  void RemoveSequence(int seq);
+  Result<int> AddSequence() override;
+  void RemoveSequence(int seq) override;
   // Tokens in the sequence's cache; -1 if seq is not alive.
-  int64_t Length(int seq) const;
-  int LiveSequences() const;
+  int64_t Length(int seq) const override;
+  int LiveSequences() const override;
 
   // Appends each chunk's tokens to its sequence and runs the model on all of them together.
   // logits F32: with all_positions, [Σ chunk lengths, V] in chunk order; otherwise [chunks, V], the
   // last position of each chunk. On error (bad token id, unknown sequence, a sequence twice, too many
   // tokens, context full, an executor's error) nothing changes: no sequence advances.
-  Status Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits);
+  Status Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits) override;
 
   // Bytes of KV cache currently allocated (live and reusable slots).
   int64_t CacheBytes() const;

@@ -18,6 +18,7 @@
 #include "cli/run_args.h"
 #include "core/json.h"
 #include "core/system.h"
+#include "node/session_factory.h"
 
 namespace brickrt::cli {
 namespace {
@@ -49,6 +50,7 @@ int ChatCommand(const std::vector<std::string>& args) {
   a.Option("seed", "S", "sampling seed (default 0)");
   a.Option("max-context", "N", "tokens the conversation may hold (default 2048)");
   a.Option("threads", "N", "worker threads, 0 = every usable core (default 0)");
+  AddDeviceOption(a);
   a.Flag("json", "print one JSON object per turn (turn, prompt, generated, text) instead of the text");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   RunArgs r;
@@ -96,8 +98,7 @@ int ChatCommand(const std::vector<std::string>& args) {
   so.max_sequences = 1;
   so.max_context = *max_context;
   so.max_step_tokens = *max_context;
-  if (split && !split->executors.empty()) so.mlp_placement = &split->placement;
-  auto session = Session::Create(*model, so, &pool);
+  auto session = CreateSession(*model, split.get(), so, &pool);
   if (!session.ok()) return Fail(kCmd, session.status().message());
   const int seq = *(*session)->AddSequence();
   const ModelConfig& cfg = (*model)->config();

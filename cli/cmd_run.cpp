@@ -20,6 +20,7 @@
 #include "core/submodel_spec.h"
 #include "core/system.h"
 #include "node/serve_client.h"
+#include "node/session_factory.h"
 #include "node/split.h"
 #include "node/submodel.h"
 #include "registry/hf_checkpoint.h"
@@ -30,7 +31,7 @@ namespace {
 constexpr const char* kCmd = "run";
 
 // Logits of every prompt position, as float32 [T, vocab].
-Status DumpLogits(Session& session, const std::vector<int32_t>& prompt, const std::string& path) {
+Status DumpLogits(ModelSession& session, const std::vector<int32_t>& prompt, const std::string& path) {
   BRICK_ASSIGN_OR_RETURN(int seq, session.AddSequence());
   const int64_t V = session.model().config().vocab_size, T = static_cast<int64_t>(prompt.size());
   std::vector<float> logits(static_cast<size_t>(T * V));
@@ -39,6 +40,13 @@ Status DumpLogits(Session& session, const std::vector<int32_t>& prompt, const st
   session.RemoveSequence(seq);
   BRICK_RETURN_IF_ERROR(st);
   return WriteNpyF32(path, logits.data(), {T, V});
+}
+
+// --device for a model without a spec: the whole model runs there.
+void PlaceWhole(const RunArgs& r, std::unique_ptr<SplitPlan>* split) {
+  if (!r.device || !r.device->is_cuda()) return;
+  *split = std::make_unique<SplitPlan>();
+  (*split)->device = *r.device;
 }
 
 }  // namespace
@@ -52,11 +60,16 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
     if (tty) std::fprintf(stderr, "%s\n", ckpt.description.c_str());
     auto model = Model::Build(ckpt.config, std::move(ckpt.bricks));
     if (!model.ok()) return model.status().WithContext(r.checkpoint);
+    PlaceWhole(r, split);
     return model;
   }
   BRICK_ASSIGN_OR_RETURN(auto reg, OpenRegistry(a, /*writes=*/false));
   if (!r.spec.empty()) {
     BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ReadSubmodelSpec(r.spec));
+    if (r.device) {
+      if (!spec.placement) spec.placement.emplace();
+      spec.placement->device = *r.device;
+    }
     BRICK_ASSIGN_OR_RETURN(Composition c, Compose(*reg, spec));
     if (tty)
       std::fprintf(stderr, "loading %s (from %s) from %s ...\n", r.spec.c_str(), c.base.Ref().c_str(),
@@ -68,7 +81,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
     if (tty && !(*split)->nodes.empty()) {
       std::string nodes;
       for (const std::string& n : (*split)->nodes) nodes += (nodes.empty() ? "" : ", ") + n;
-      std::fprintf(stderr, "MLP experts placed on node(s): %s\n", nodes.c_str());
+      std::fprintf(stderr, "MLP experts placed on: %s\n", nodes.c_str());
     }
     return loaded.model;
   }
@@ -77,6 +90,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
   BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadManifestModel(*reg, m));
   *manifest = m.Ref();
   BRICK_ASSIGN_OR_RETURN(*records, reg->ManifestBricks(m));
+  PlaceWhole(r, split);
   return loaded.model;
 }
 
@@ -161,7 +175,6 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   so.max_context = longest + r.gen.max_new_tokens;
   so.max_step_tokens = std::max<int64_t>(total, static_cast<int64_t>(r.prompts.size()));
-  if (split && !split->executors.empty()) so.mlp_placement = &split->placement;
   std::unique_ptr<JsonlTrace> trace;
   if (!r.trace.empty()) {
     std::map<std::tuple<bool, int64_t, int64_t>, std::string> digests;
@@ -175,9 +188,9 @@ int RunCommand(const std::vector<std::string>& args) {
     trace = std::move(opened).value();
     so.trace = trace.get();
   }
-  auto created = Session::Create(*model, so, &pool);
+  auto created = CreateSession(*model, split.get(), so, &pool);
   if (!created.ok()) return Fail(kCmd, created.status().message());
-  Session& session = **created;
+  ModelSession& session = **created;
 
   if (!r.dump_logits.empty()) {
     if (Status st = DumpLogits(session, r.prompts[0], r.dump_logits); !st.ok()) return Fail(kCmd, st.message());

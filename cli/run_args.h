@@ -9,6 +9,7 @@
 
 #include "bricks/generator.h"
 #include "cli/args.h"
+#include "core/device_ref.h"
 #include "core/status.h"
 #include "core/tokenizer.h"
 
@@ -18,6 +19,8 @@ struct RunArgs {
   std::string checkpoint;  // a checkpoint directory, or empty
   std::string spec;        // a submodel spec file (YAML), or empty
   std::string model_ref;   // a registry model reference, or empty
+  // --device cpu|cuda:N: where this process runs the model (for a spec: its placement.device).
+  std::optional<DeviceRef> device;
   std::vector<std::vector<int32_t>> prompts;
   GenerateOptions gen;
   int threads = 0;
@@ -35,11 +38,13 @@ struct RunArgs {
 Result<RunArgs> ReadArgs(const ArgParser& a);
 
 // Just what to run: MODEL (a checkpoint directory, a spec file or a registry reference), --checkpoint
-// or --server, into out->checkpoint / spec / model_ref / server (brick chat uses it too).
+// or --server, into out->checkpoint / spec / model_ref / server, and --device (brick chat uses it too).
 Status ReadModelSource(const ArgParser& a, RunArgs* out);
 
 // Declares the options ReadArgs reads.
 void AddRunOptions(ArgParser& a);
+// Declares --device (brick run and brick chat).
+void AddDeviceOption(ArgParser& a);
 
 // Prints text as a single prompt's tokens arrive (brick run --prompt): only complete UTF-8, flushed
 // after every token, then a newline at the end.

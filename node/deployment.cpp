@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "node/session_factory.h"
+
 namespace brickrt {
 namespace {
 // Prefill chunks of one step, over all sequences: bounds the workspace (it is sized for the largest
@@ -25,12 +27,11 @@ Result<std::unique_ptr<Deployment>> Deployment::Create(LoadedManifest loaded, in
   so.max_sequences = max_batch;
   so.max_context = max_context;
   so.max_step_tokens = std::max<int64_t>(max_context, std::min<int64_t>(kMaxStepTokens, max_context * max_batch));
-  if (loaded.plan != nullptr && !loaded.plan->executors.empty()) so.mlp_placement = &loaded.plan->placement;
-  BRICK_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::Create(loaded.model, so, pool));
+  BRICK_ASSIGN_OR_RETURN(std::unique_ptr<ModelSession> session, CreateSession(loaded.model, loaded.plan.get(), so, pool));
   return std::unique_ptr<Deployment>(new Deployment(std::move(loaded), std::move(session), max_batch));
 }
 
-Deployment::Deployment(LoadedManifest loaded, std::unique_ptr<Session> session, int max_batch)
+Deployment::Deployment(LoadedManifest loaded, std::unique_ptr<ModelSession> session, int max_batch)
     : loaded_(std::move(loaded)), session_(std::move(session)), max_batch_(max_batch) {
   running_.reserve(static_cast<size_t>(max_batch));
   chunks_.reserve(static_cast<size_t>(max_batch));

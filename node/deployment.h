@@ -74,10 +74,10 @@ class Deployment {
   std::vector<std::unique_ptr<ActiveRequest>> TakeAll();
 
  private:
-  Deployment(LoadedManifest loaded, std::unique_ptr<Session> session, int max_batch);
+  Deployment(LoadedManifest loaded, std::unique_ptr<ModelSession> session, int max_batch);
 
   LoadedManifest loaded_;
-  std::unique_ptr<Session> session_;
+  std::unique_ptr<ModelSession> session_;
   int max_batch_;
   int64_t step_tokens_ = 0;  // pending tokens of the next step
   std::vector<std::unique_ptr<ActiveRequest>> running_;

@@ -1,4 +1,4 @@
-// PlanSplit: placement rules -> executors and MlpPlacement.
+// PlanSplit: placement rules -> the device the model runs on, executors and MlpPlacement.
 #include "node/split.h"
 
 #include <algorithm>
@@ -12,6 +12,9 @@
 #include "node/curve_keys.h"
 #include "node/failover.h"
 #include "node/remote_executor.h"
+#if BRICK_HAVE_CUDA
+#include "bricks/cuda/cuda_expert_executor.h"
+#endif
 
 namespace brickrt {
 namespace {
@@ -20,12 +23,60 @@ bool Matches(const PlacementRule& r, const BrickRecord& b) {
   return GlobMatch(r.match, b.RelativeName()) || GlobMatch(r.match, b.name);
 }
 
-// The node a brick is placed on, or "local".
-const std::string& PlaceOf(const PlacementSpec& p, const BrickRecord& b) {
-  static const std::string kLocal = "local";
+// Where a brick is placed: a node's name or a device of this process ("cpu", "cuda:N"); `local` and
+// bricks no rule matches go to placement.device.
+std::string PlaceOf(const PlacementSpec& p, const BrickRecord& b) {
   for (const PlacementRule& r : p.rules)
-    if (Matches(r, b)) return r.on;
-  return kLocal;
+    if (Matches(r, b)) return r.on == "local" ? p.device.ToString() : r.on;
+  return p.device.ToString();
+}
+
+// The device every brick but the MLP experts is placed on: the embedding, norms, routers, attention
+// experts and lm head run together, in this process, on one device.
+Result<DeviceRef> TrunkDevice(const Composition& c) {
+  const PlacementSpec& p = *c.placement;
+  std::optional<DeviceRef> trunk;
+  const BrickRecord* first = nullptr;
+  for (const BrickRecord& b : c.bricks) {
+    if (b.kind == BrickKind::kMlpExpert) continue;
+    const std::string place = PlaceOf(p, b);
+    const std::optional<DeviceRef> device = ParseDeviceRef(place);
+    if (!device) {
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " (" + BrickKindName(b.kind) + ") is placed on '" +
+                         place + "'; only MLP experts run on nodes so far (match them with a glob like L*.mlp.E*)");
+    }
+    if (trunk && *trunk != *device) {
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " is placed on " + place + " but " + first->Ref() +
+                         " on " + trunk->ToString() +
+                         "; the embedding, norms, routers, attention experts and lm head run on one device for now "
+                         "(MLP experts may go to other devices and nodes)");
+    }
+    trunk = device;
+    first = first != nullptr ? first : &b;
+  }
+  return trunk.value_or(p.device);
+}
+
+// The executor that runs `bricks` (MLP experts of `model`) on a GPU of this process.
+Result<std::unique_ptr<ExpertExecutor>> DeviceExecutor(const Composition& c, std::shared_ptr<const Model> model,
+                                                       const DeviceRef& device,
+                                                       const std::vector<wire::BrickInfo>& bricks) {
+#if BRICK_HAVE_CUDA
+  std::vector<std::vector<int64_t>> slots(model->layers().size());
+  for (const wire::BrickInfo& b : bricks) {
+    const Layer& layer = model->layers()[b.layer];
+    const auto slot = std::find(layer.mlp_ids.begin(), layer.mlp_ids.end(), static_cast<int64_t>(b.index));
+    if (slot == layer.mlp_ids.end()) return Internal("placement names an expert the model does not keep: " + b.name);
+    slots[b.layer].push_back(slot - layer.mlp_ids.begin());
+  }
+  auto ex = CudaExpertExecutor::Create(std::move(model), slots, device.index);
+  if (!ex.ok()) return ex.status().WithContext(c.source_path + ": placement");
+  return std::unique_ptr<ExpertExecutor>(std::move(ex).value());
+#else
+  (void)model, (void)bricks;
+  return Unsupported(c.source_path + ": placement: MLP experts are placed on " + device.ToString() +
+                     ", but this brick was built without CUDA (configure with -DBRICK_CUDA=ON and nvcc installed)");
+#endif
 }
 
 // skip-expert routes a layer among the experts left while nodes are down; say up front which layers
@@ -50,6 +101,7 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
   auto plan = std::make_unique<SplitPlan>();
   if (!c.placement) return plan;
   const PlacementSpec& p = *c.placement;
+  BRICK_ASSIGN_OR_RETURN(plan->device, TrunkDevice(c));
   // Targets of loras: the node computes base experts only.
   std::map<std::string, std::string> lora_on;  // target brick (relative) -> lora ref
   for (const PluginPlan& plugin : c.plugins) {
@@ -58,19 +110,23 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
       lora_on.emplace(t.substr(0, t.rfind('.')), b.Ref());
     }
   }
-  std::map<std::string, std::vector<wire::BrickInfo>> per_node;
+  // MLP experts away from the trunk's device, by node or device name.
+  std::map<std::string, std::vector<wire::BrickInfo>> per_node, per_device;
   for (const BrickRecord& b : c.bricks) {
-    const std::string& place = PlaceOf(p, b);
-    if (place == "local") continue;
-    if (b.kind != BrickKind::kMlpExpert) {
-      return Unsupported(c.source_path + ": placement: " + b.Ref() + " (" + BrickKindName(b.kind) + ") is placed on '" +
-                         place + "'; only MLP experts run on nodes so far (match them with a glob like L*.mlp.E*)");
+    if (b.kind != BrickKind::kMlpExpert) continue;
+    const std::string place = PlaceOf(p, b);
+    const std::optional<DeviceRef> device = ParseDeviceRef(place);
+    if (device == plan->device) continue;  // with the trunk: the block's own local path
+    if (plan->device.is_cuda()) {
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " is placed on " + place + " while the rest of "
+                         "the model runs on " + plan->device.ToString() + "; with the model on a GPU, its MLP experts "
+                         "stay there for now (place the model on cpu to send experts elsewhere)");
     }
     if (const auto lora = lora_on.find(b.RelativeName()); lora != lora_on.end()) {
-      return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second +
-                         ", which node '" + place + "' would not apply; place it on local");
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second + ", which " +
+                         place + " would not apply; place it on " + plan->device.ToString());
     }
-    per_node[place].push_back(MlpBrickInfo(b));
+    (device ? per_device : per_node)[place].push_back(MlpBrickInfo(b));
   }
   std::map<std::string, int32_t> index_of;
   for (const NodeSpec& node : p.nodes) {
@@ -121,9 +177,18 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
       plan->executors.push_back(std::make_unique<SkipExecutor>(std::move(link), plan->node_stats.back().get()));
     }
   }
+  // GPUs of this process: a failed call there fails the step whatever on_failure says (a device
+  // error is not a peer that may come back).
+  for (const auto& [name, bricks] : per_device) {
+    BRICK_ASSIGN_OR_RETURN(std::unique_ptr<ExpertExecutor> ex, DeviceExecutor(c, model, *ParseDeviceRef(name), bricks));
+    index_of[name] = static_cast<int32_t>(plan->executors.size());
+    plan->nodes.push_back(name);
+    plan->executors.push_back(std::move(ex));
+  }
   for (const auto& e : plan->executors) plan->placement.executors.push_back(e.get());
   // Owners per layer, in the model's kept-slot order.
   plan->placement.owner.resize(model->layers().size());
+  per_node.merge(per_device);
   for (const auto& [node, bricks] : per_node) {
     for (const wire::BrickInfo& b : bricks) {
       const Layer& layer = model->layers()[b.layer];

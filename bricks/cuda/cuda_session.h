@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bricks/cuda/cuda_model.h"
+#include "bricks/model_session.h"
 #include "bricks/session.h"
 #include "core/status.h"
 #include "kernels/cuda/matmul.h"
@@ -17,7 +18,7 @@
 
 namespace brickrt {
 
-class CudaSession {
+class CudaSession final : public ModelSession {
  public:
   // Validates the options as Session::Create does (mlp_placement and trace must be null: executors
   // and tracing do not run on the GPU session), checks that PlannedBytes plus the model's weights fit
@@ -26,22 +27,24 @@ class CudaSession {
   static Result<std::unique_ptr<CudaSession>> Create(std::shared_ptr<const CudaModel> model,
                                                      const SessionOptions& opts);
 
-  const CudaModel& model() const { return *model_; }
-  const SessionOptions& options() const { return opts_; }
+  // The CPU model the weights were uploaded from (its config, ids, cost figures); gpu_model() runs.
+  const Model& model() const override { return model_->cpu(); }
+  const CudaModel& gpu_model() const { return *model_; }
+  const SessionOptions& options() const override { return opts_; }
 
   // As Session: a new empty sequence; its device cache (F32 [n_layer, max_context, D]) is allocated the
   // first time its slot is used and kept for the next sequence after RemoveSequence. Errors: OutOfRange
   // at max_sequences, the device's error when the cache cannot be allocated.
-  Result<int> AddSequence();
-  void RemoveSequence(int seq);
-  int64_t Length(int seq) const;  // -1 if seq is not alive
-  int LiveSequences() const;
+  Result<int> AddSequence() override;
+  void RemoveSequence(int seq) override;
+  int64_t Length(int seq) const override;  // -1 if seq is not alive
+  int LiveSequences() const override;
 
   // As Session::Forward: appends each chunk's tokens and runs the model on all of them; logits (host
   // memory) F32 [Σ chunk lengths, V] with all_positions, else [chunks, V] (each chunk's last position).
   // Validation errors are Session's; on any error no sequence advances. Synchronizes the stream once
   // per MoE block (the expert offsets come back to size the per-expert GEMMs) and once for the logits.
-  Status Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits);
+  Status Forward(std::span<const SequenceChunk> chunks, bool all_positions, float* logits) override;
 
   // Device bytes of KV cache currently allocated (live and reusable slots).
   int64_t CacheBytes() const;

@@ -67,6 +67,13 @@ class SplitPlanTest : public ::testing::Test {
            "\", timeout_ms: 300}\n  rules:\n" + rules + "  on_failure: " + on_failure + "\n";
   }
 
+  Result<std::unique_ptr<SplitPlan>> Plan(const std::string& yaml) {
+    BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ParseSubmodelSpec(yaml, "spec.yaml"));
+    BRICK_ASSIGN_OR_RETURN(Composition c, Compose(*reg_, spec));
+    BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(*reg_, c));
+    return PlanSplit(c, loaded.model);
+  }
+
   Result<std::vector<float>> Logits(const std::string& yaml, std::vector<std::string>* nodes = nullptr) {
     BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ParseSubmodelSpec(yaml, "spec.yaml"));
     BRICK_ASSIGN_OR_RETURN(Composition c, Compose(*reg_, spec));
@@ -87,6 +94,45 @@ class SplitPlanTest : public ::testing::Test {
   std::unique_ptr<Registry> reg_;
   std::unique_ptr<BrickServer> server_;
 };
+
+// Where this process computes (issue #8): the whole model on one device, or MLP experts on a GPU
+// beside a model on the CPU; what does not run yet is refused naming the brick.
+TEST_F(SplitPlanTest, DevicesOfThisProcess) {
+  auto gpu = Plan("model: m\nplacement: {device: cuda:0}\n");
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  EXPECT_EQ((*gpu)->device, (DeviceRef{DeviceRef::Kind::kCuda, 0}));
+  EXPECT_TRUE((*gpu)->executors.empty());  // nothing leaves the GPU the model runs on
+  auto cpu = Plan("model: m\nplacement:\n  rules: [{match: \"*\", on: cpu}]\n");
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  EXPECT_EQ((*cpu)->device, DeviceRef{});
+  EXPECT_TRUE((*cpu)->executors.empty());
+
+  auto torn = Plan("model: m\nplacement:\n  rules: [{match: \"L0.attn.*\", on: cuda:0}]\n");
+  ASSERT_FALSE(torn.ok());
+  EXPECT_EQ(torn.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(torn.status().message().find("run on one device for now"), std::string::npos) << torn.status().ToString();
+  auto away = Plan("model: m\nplacement:\n  device: cuda:0\n  rules: [{match: \"L0.mlp.E1\", on: cpu}]\n");
+  ASSERT_FALSE(away.ok());
+  EXPECT_EQ(away.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(away.status().message().find("m/L0.mlp.E1@1 is placed on cpu while the rest of the model runs on cuda:0"),
+            std::string::npos)
+      << away.status().ToString();
+
+  // MLP experts of layer 1 on a GPU beside a model on the CPU: one executor, named for the trace, that
+  // owns exactly those experts. Without a GPU (or without CUDA in the build) the error says which.
+  auto mixed = Plan("model: m\nplacement:\n  rules: [{match: \"L1.mlp.E*\", on: cuda:0}]\n");
+  if (!mixed.ok()) {
+    EXPECT_TRUE(mixed.status().code() == StatusCode::kUnavailable || mixed.status().code() == StatusCode::kUnsupported)
+        << mixed.status().ToString();
+    EXPECT_NE(mixed.status().message().find("cuda:0"), std::string::npos) << mixed.status().ToString();
+    return;
+  }
+  EXPECT_EQ((*mixed)->device, DeviceRef{});
+  EXPECT_EQ((*mixed)->nodes, (std::vector<std::string>{"cuda:0"}));
+  ASSERT_EQ((*mixed)->placement.owner.size(), 2u);
+  EXPECT_TRUE((*mixed)->placement.owner[0].empty());
+  EXPECT_EQ((*mixed)->placement.owner[1], std::vector<int32_t>(6, 0));
+}
 
 TEST_F(SplitPlanTest, ExpertsOnTheNodeGiveTheLocalLogitsBitForBit) {
   auto local = Logits("model: m\n");

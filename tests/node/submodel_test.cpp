@@ -547,5 +547,14 @@ placement:
   EXPECT_NE(bad.status().message().find("base/L0.mlp.E1@1"), std::string::npos) << bad.status().message();
 }
 
+TEST_F(SubmodelTest, PrivateBricksMayRunOnThisMachinesGpu) {
+  ASSERT_TRUE(reg_->SetVisibility("base/L0.mlp.E1", Visibility::kPrivate).ok());
+  // A GPU of this process is this device: private bricks may compute there.
+  auto c = ComposeText("model: base\nplacement:\n  rules:\n    - {match: \"L0.mlp.E1\", on: cuda:0}\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto all = ComposeText("model: base\nplacement: {device: cuda:0}\n");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+}
+
 }  // namespace
 }  // namespace brickrt
