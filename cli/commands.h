@@ -31,6 +31,7 @@ int EvalCommand(const std::vector<std::string>& args);
 int ProfileCommand(const std::vector<std::string>& args);
 int PruneCommand(const std::vector<std::string>& args);
 int TokenizeCommand(const std::vector<std::string>& args);
+int DevicesCommand(const std::vector<std::string>& args);
 
 // Prints "brick <command>: error: <message>" on stderr (one line) and returns `code`.
 int Fail(const std::string& command, const std::string& message, int code = 1);

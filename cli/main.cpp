@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"serve", brickrt::cli::ServeCommand, "run a node from its config: a brick node, or a coordinator serving a model"},
     {"swap", brickrt::cli::SwapCommand, "tell a running coordinator to serve another manifest (or roll back)"},
     {"status", brickrt::cli::StatusCommand, "ask a running coordinator what it serves"},
+    {"devices", brickrt::cli::DevicesCommand, "list the devices bricks can be placed on here: cpu and each CUDA GPU (cuda:N)"},
     {"keygen", brickrt::cli::KeygenCommand, "write a CURVE key pair (NAME.key secret, NAME.pub public) for nodes and coordinators"},
     {"compose", brickrt::cli::ComposeCommand, "resolve a submodel spec (YAML): experts kept, params, bytes; --save"},
     {"ls", brickrt::cli::LsCommand, "list bricks"},
