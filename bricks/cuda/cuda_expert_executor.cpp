@@ -165,25 +165,21 @@ Status CudaExpertExecutor::Run(const ExpertCall& call, int64_t rows) {
   const size_t bytes = static_cast<size_t>(rows * D_) * sizeof(float);
   std::memcpy(host_in_.data(), call.rows, bytes);  // pinned, so the copy below is truly asynchronous
   BRICK_RETURN_IF_ERROR(cuda::CopyToDevice(in_, host_in_.data(), bytes, stream));
-  // The experts' rows are contiguous (expert-major): one GEMM pair per expert on its slice, and the
-  // GELU over every row at once between the two GEMM sweeps.
-  int64_t row = 0;
-  for (size_t i = 0; i < call.experts.size(); ++i) {
-    const DeviceExpert& e = *Find(call.layer, call.experts[i]);
-    const int64_t c = call.counts[i];
-    BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, in_ + row * D_, c, D_, e.w1, e.dtype, F_, /*w_transposed=*/false,
-                                           mid_ + row * F_, scratch_, stream));
-    row += c;
-  }
+  // The experts' rows are contiguous (expert-major): y = x·W per expert on its slice, for W1 and then
+  // W2, with the GELU over every row at once between the two sweeps.
+  auto sweep = [&](const float* x, int64_t K, bool second, float* y, int64_t N) -> Status {
+    int64_t row = 0;
+    for (size_t i = 0; i < call.experts.size(); ++i) {
+      const DeviceExpert& e = *Find(call.layer, call.experts[i]);
+      BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, x + row * K, call.counts[i], K, second ? e.w2 : e.w1, e.dtype, N,
+                                             /*w_transposed=*/false, y + row * N, scratch_, stream));
+      row += call.counts[i];
+    }
+    return Status::Ok();
+  };
+  BRICK_RETURN_IF_ERROR(sweep(in_, D_, /*second=*/false, mid_, F_));
   BRICK_RETURN_IF_ERROR(cuda::GeluTanhCuda(mid_, rows * F_, stream));
-  row = 0;
-  for (size_t i = 0; i < call.experts.size(); ++i) {
-    const DeviceExpert& e = *Find(call.layer, call.experts[i]);
-    const int64_t c = call.counts[i];
-    BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, mid_ + row * F_, c, F_, e.w2, e.dtype, D_, /*w_transposed=*/false,
-                                           out_ + row * D_, scratch_, stream));
-    row += c;
-  }
+  BRICK_RETURN_IF_ERROR(sweep(mid_, F_, /*second=*/true, out_, D_));
   return cuda::CopyToHostAsync(host_out_.data(), out_, bytes, stream);
 }
 

@@ -20,17 +20,8 @@ namespace brickrt {
 namespace {
 
 TestModelOptions SmallModel(DType dtype) {
-  TestModelOptions o;
-  o.layers = 2;
-  o.d_model = 64;
-  o.ffd_hidden = 96;
-  o.gating_size = 16;
-  o.vocab = 256;
-  o.attn_experts = 4;
-  o.mlp_experts = 8;
-  o.dtype = dtype;
-  o.seed = 7;
-  return o;
+  return {.layers = 2, .d_model = 64, .ffd_hidden = 96, .gating_size = 16, .vocab = 256, .attn_experts = 4,
+          .mlp_experts = 8, .dtype = dtype, .seed = 7};
 }
 
 std::shared_ptr<const Model> BuildModel(const TestModelOptions& o, std::vector<LoraAttachment> loras = {}) {
