@@ -29,32 +29,6 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& opts,
   live_.reserve(static_cast<size_t>(opts.max_sequences));
 }
 
-namespace {
-
-// Owners must index executors that exist, one per kept expert of a layer.
-Status CheckPlacement(const Model& model, const MlpPlacement& p) {
-  if (p.owner.size() > model.layers().size())
-    return InvalidArgument("MLP placement has " + std::to_string(p.owner.size()) + " layers, the model " +
-                           std::to_string(model.layers().size()));
-  for (const ExpertExecutor* e : p.executors)
-    if (e == nullptr) return InvalidArgument("MLP placement lists a null executor");
-  for (size_t l = 0; l < p.owner.size(); ++l) {
-    const std::vector<int32_t>& o = p.owner[l];
-    if (o.empty()) continue;
-    if (o.size() != model.layers()[l].mlp.size())
-      return InvalidArgument("MLP placement of layer " + std::to_string(l) + " has " + std::to_string(o.size()) +
-                             " owners for " + std::to_string(model.layers()[l].mlp.size()) + " kept experts");
-    for (int32_t x : o) {
-      if (x != MlpPlacement::kLocal && (x < 0 || static_cast<size_t>(x) >= p.executors.size()))
-        return InvalidArgument("MLP placement of layer " + std::to_string(l) + " names executor " +
-                               std::to_string(x) + " of " + std::to_string(p.executors.size()));
-    }
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
 int64_t Session::PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts, int n_threads, int64_t lora_rank) {
   // All operands are capped by Create (sizes < 2^24, counts < 2^16), so this cannot overflow.
   const double d = static_cast<double>(cfg.n_embd);
@@ -72,7 +46,7 @@ int64_t Session::PlannedBytes(const ModelConfig& cfg, const SessionOptions& opts
 Result<std::unique_ptr<Session>> Session::Create(std::shared_ptr<const Model> model, const SessionOptions& opts,
                                                  ThreadPool* pool) {
   BRICK_RETURN_IF_ERROR(ValidateSessionOptions(opts));
-  if (opts.mlp_placement != nullptr) BRICK_RETURN_IF_ERROR(CheckPlacement(*model, *opts.mlp_placement));
+  if (opts.mlp_placement != nullptr) BRICK_RETURN_IF_ERROR(ValidatePlacement(*model, *opts.mlp_placement));
   const int64_t need = PlannedBytes(model->config(), opts, pool ? pool->size() : 1, model->MaxLoraRank());
   const int64_t have = PhysicalMemoryBytes();
   if (have > 0 && need > have) return SessionTooLarge(opts, need, have, "this machine's");

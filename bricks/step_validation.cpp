@@ -2,6 +2,28 @@
 #include "bricks/step_validation.h"
 
 namespace brickrt {
+
+Status ValidatePlacement(const Model& model, const MlpPlacement& p) {
+  if (p.owner.size() > model.layers().size())
+    return InvalidArgument("MLP placement has " + std::to_string(p.owner.size()) + " layers, the model " +
+                           std::to_string(model.layers().size()));
+  for (const ExpertExecutor* e : p.executors)
+    if (e == nullptr) return InvalidArgument("MLP placement lists a null executor");
+  for (size_t l = 0; l < p.owner.size(); ++l) {
+    const std::vector<int32_t>& o = p.owner[l];
+    if (o.empty()) continue;
+    if (o.size() != model.layers()[l].mlp.size())
+      return InvalidArgument("MLP placement of layer " + std::to_string(l) + " has " + std::to_string(o.size()) +
+                             " owners for " + std::to_string(model.layers()[l].mlp.size()) + " kept experts");
+    for (int32_t x : o) {
+      if (x != MlpPlacement::kLocal && (x < 0 || static_cast<size_t>(x) >= p.executors.size()))
+        return InvalidArgument("MLP placement of layer " + std::to_string(l) + " names executor " +
+                               std::to_string(x) + " of " + std::to_string(p.executors.size()));
+    }
+  }
+  return Status::Ok();
+}
+
 namespace {
 constexpr int kMaxSequences = 1 << 16;
 constexpr int64_t kMaxTokens = int64_t{1} << 24;

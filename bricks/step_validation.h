@@ -14,6 +14,10 @@ namespace brickrt {
 // Each option >= 1 and within the limits a session supports (counts < 2^16, sizes <= 2^24 tokens).
 Status ValidateSessionOptions(const SessionOptions& opts);
 
+// An MLP placement against the model: no more layers than it has, one owner per kept expert in a
+// layer that has owners, executors that exist and are not null.
+Status ValidatePlacement(const Model& model, const MlpPlacement& placement);
+
 // The error for a session whose planned bytes `need` exceed `have` (`where`: "this machine's" memory,
 // a GPU's ...).
 Status SessionTooLarge(const SessionOptions& opts, int64_t need, int64_t have, const std::string& where);

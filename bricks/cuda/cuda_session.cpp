@@ -126,8 +126,6 @@ int64_t CudaSession::PlannedBytes(const CudaModel& model, const SessionOptions& 
 Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const CudaModel> model,
                                                          const SessionOptions& opts) {
   BRICK_RETURN_IF_ERROR(ValidateSessionOptions(opts));
-  if (opts.mlp_placement != nullptr)
-    return Unsupported("MLP placement (expert executors) does not run in a CUDA session; use a CPU Session");
   if (opts.trace != nullptr) return Unsupported("tracing does not run in a CUDA session yet; use a CPU Session");
   const int device = model->device();
   const std::string where = "creating a CUDA session on GPU " + std::to_string(device);
@@ -162,6 +160,7 @@ Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const C
   auto offsets = cuda::PinnedMemory::Allocate(static_cast<size_t>(d.E + 1) * sizeof(int32_t));
   if (!offsets.ok()) return offsets.status().WithContext(where + " (pinned expert offsets)");
   s->offsets_host_ = std::move(offsets).value();
+  if (opts.mlp_placement != nullptr) BRICK_RETURN_IF_ERROR(s->PlaceExperts(*opts.mlp_placement, d.R * s->model_->config().k_mlp));
   const auto slots = static_cast<size_t>(opts.max_sequences);
   s->caches_.reserve(slots);
   s->lengths_.reserve(slots);
@@ -243,34 +242,55 @@ Status CudaSession::Block(size_t l, bool attention, int64_t n) {
   const ModelConfig& c = model_->config();
   const CudaLayer& layer = model_->layers()[l];
   const CudaNorm& ln = attention ? layer.ln1 : layer.ln2;
-  const CudaRouter& r = attention ? layer.attn_router : layer.mlp_router;
-  const int k = attention ? c.k_att : c.k_mlp;
-  const int64_t D = c.n_embd, G = c.gating_size, E = r.n_experts;
-  const DType dt = model_->dtype();
+  const int64_t D = c.n_embd;
   Scratch& s = *s_;
   void* st = stream_.get();
   BRICK_RETURN_IF_ERROR(cuda::LayerNormCuda(s.h, n, D, ln.weight, ln.bias, DType::kF32, ln.eps, s.x, st));
   // K = V = LN₁(h): the new rows join their sequence's cache before anyone attends (a token sees itself).
   if (attention) BRICK_RETURN_IF_ERROR(cuda::WriteRowsCuda(s.x, n, D, LayerKv(l, n), rows_.positions, D, st));
-  // Router: x·W1 + b1 → erf GELU → ·W2 → softmax → top-k (Router::Route).
+  if (!attention && bridge_ != nullptr && bridge_->AnyRemote(static_cast<int64_t>(l))) return SplitMlp(l, n);
+  const int k = attention ? c.k_att : c.k_mlp;
+  BRICK_RETURN_IF_ERROR(Route(attention ? layer.attn_router : layer.mlp_router, k, n, /*bias=*/nullptr));
+  BRICK_RETURN_IF_ERROR(Experts(l, attention, n, k, attention ? layer.wq.data() : layer.w1.data(),
+                                attention ? layer.wo.data() : layer.w2.data()));
+  return Combine(n, k);
+}
+
+Status CudaSession::Route(const CudaRouter& r, int k, int64_t n, const float* bias) {
+  const ModelConfig& c = model_->config();
+  const int64_t D = c.n_embd, G = c.gating_size, E = r.n_experts;
+  const DType dt = model_->dtype();
+  Scratch& s = *s_;
+  void* st = stream_.get();
+  // Router: x·W1 + b1 → erf GELU → ·W2 (+ bias) → softmax → top-k (Router::Route).
   BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, s.x, n, D, r.w1, dt, G, false, s.router_hidden, s.matmul, st));
   BRICK_RETURN_IF_ERROR(cuda::AddBiasCuda(s.router_hidden, n, G, r.b1, st));
   BRICK_RETURN_IF_ERROR(cuda::GeluErfCuda(s.router_hidden, n * G, st));
   BRICK_RETURN_IF_ERROR(
       cuda::MatmulCuda(cublas_, s.router_hidden, n, G, r.w2, dt, E, false, s.router_logits, s.matmul, st));
+  if (bias != nullptr) BRICK_RETURN_IF_ERROR(cuda::AddBiasCuda(s.router_logits, n, E, bias, st));
   BRICK_RETURN_IF_ERROR(cuda::SoftmaxTopKCuda(s.router_logits, n, E, k, s.gates, s.ids, st));
   BRICK_RETURN_IF_ERROR(
       cuda::BuildExpertGroupsCuda(s.ids, s.gates, n, k, E, s.offsets, s.pair_rows, s.pair_gates, s.pair_of, st));
   // The block's one synchronization: the per-expert GEMMs are sized on the host (spec §2.7).
   BRICK_RETURN_IF_ERROR(
       cuda::CopyToHost(offsets_host_.data(), s.offsets, static_cast<size_t>(E + 1) * sizeof(int32_t), st));
-  BRICK_RETURN_IF_ERROR(cuda::GatherRowsCuda(s.x, D, s.pair_rows, n * k, s.pair_in, st));
-  // The experts, pair_in [P, D] → pair_out [P, D]: Wq, attention, Wo, or W1, tanh GELU, W2.
+  return cuda::GatherRowsCuda(s.x, c.n_embd, s.pair_rows, n * k, s.pair_in, st);
+}
+
+Status CudaSession::Experts(size_t l, bool attention, int64_t n, int k, const void* const* w_in,
+                            const void* const* w_out) {
+  const ModelConfig& c = model_->config();
+  const CudaLayer& layer = model_->layers()[l];
+  const int64_t D = c.n_embd, E = (attention ? layer.attn_router : layer.mlp_router).n_experts;
+  const DType dt = model_->dtype();
+  Scratch& s = *s_;
+  void* st = stream_.get();
+  // pair_in [P, D] → pair_out [P, D]: Wq, attention, Wo, or W1, tanh GELU, W2.
   const int64_t P = n * k, mid = attention ? c.att_hidden : c.ffd_hidden;
   const int32_t* offsets = offsets_host_.as<int32_t>();
-  BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D,
-                                               attention ? layer.wq.data() : layer.w1.data(), dt, mid, false,
-                                               s.pair_mid, s.matmul, st));
+  BRICK_RETURN_IF_ERROR(
+      cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D, w_in, dt, mid, false, s.pair_mid, s.matmul, st));
   if (attention) {
     // Every pair at once: each query attends over its own row's sequence cache up to its position.
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
@@ -279,11 +299,36 @@ Status CudaSession::Block(size_t l, bool attention, int64_t n) {
   } else {
     BRICK_RETURN_IF_ERROR(cuda::GeluTanhCuda(s.pair_mid, P * mid, st));
   }
-  BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, attention ? s.pair_in : s.pair_mid, offsets, E, mid,
-                                               attention ? layer.wo.data() : layer.w2.data(), dt, D, false, s.pair_out,
-                                               s.matmul, st));
-  return cuda::CombineGatedCuda(s.pair_out, D, s.pair_of, s.pair_gates, n, k, s.h, st);
+  return cuda::ExpertMatmulCuda(cublas_, attention ? s.pair_in : s.pair_mid, offsets, E, mid, w_out, dt, D, false,
+                                s.pair_out, s.matmul, st);
 }
+
+Status CudaSession::Combine(int64_t n, int k) {
+  Scratch& s = *s_;
+  return cuda::CombineGatedCuda(s.pair_out, model_->config().n_embd, s.pair_of, s.pair_gates, n, k, s.h, stream_.get());
+}
+
+Status CudaSession::PlaceExperts(const MlpPlacement& placement, int64_t max_pairs) {
+  BRICK_ASSIGN_OR_RETURN(bridge_, CudaExecutorBridge::Create(model_->cpu(), placement, max_pairs));
+  const auto& layers = model_->layers();
+  split_w1_.resize(layers.size());
+  split_w2_.resize(layers.size());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    if (!bridge_->AnyRemote(static_cast<int64_t>(l))) continue;
+    split_w1_[l] = layers[l].w1;
+    split_w2_[l] = layers[l].w2;
+    const std::vector<int32_t>& owner = bridge_->owner(static_cast<int64_t>(l));
+    for (size_t e = 0; e < owner.size(); ++e) {
+      if (owner[e] == MlpPlacement::kLocal) continue;
+      split_w1_[l][e] = nullptr;  // ExpertMatmulCuda leaves these pairs for the executor
+      split_w2_[l][e] = nullptr;
+    }
+  }
+  return Status::Ok();
+}
+
+float* CudaSession::PairIn() const { return s_->pair_in; }
+float* CudaSession::PairOut() const { return s_->pair_out; }
 
 Status CudaSession::Run(int64_t n, int64_t n_out, float* logits) {
   const ModelConfig& c = model_->config();

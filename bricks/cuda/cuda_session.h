@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "bricks/cuda/cuda_executor_bridge.h"
 #include "bricks/cuda/cuda_model.h"
 #include "bricks/model_session.h"
 #include "bricks/session.h"
@@ -20,8 +21,9 @@ namespace brickrt {
 
 class CudaSession final : public ModelSession {
  public:
-  // Validates the options as Session::Create does (mlp_placement and trace must be null: executors
-  // and tracing do not run on the GPU session), checks that PlannedBytes plus the model's weights fit
+  // Validates the options as Session::Create does (trace must be null: tracing does not run on the GPU
+  // session; an mlp_placement sends those MLP experts to its executors, see SplitMlp), checks that
+  // PlannedBytes plus the model's weights fit
   // in the device's memory (OutOfRange naming the bytes), then allocates the step arena, a stream, a
   // cuBLAS handle and pinned staging on the model's device. Device errors pass through with context.
   static Result<std::unique_ptr<CudaSession>> Create(std::shared_ptr<const CudaModel> model,
@@ -65,10 +67,27 @@ class CudaSession final : public ModelSession {
   // Embedding → every layer → ln_f → lm_head on the n rows of the step, logits of n_out rows copied back.
   Status Run(int64_t n, int64_t n_out, float* logits);
   // One block of layer l on the step's n rows, in blocks.cpp's order: LN (₁ or ₂) → (attention: the
-  // rows into the caches) → router → top-k → pairs grouped by expert → offsets to the host (the block's
-  // one synchronization) → rows gathered → the experts (Wq, stick-breaking of every pair over its own
-  // sequence's cache, Wo; or W1, tanh GELU, W2) → h += gated outputs in expert order.
+  // rows into the caches) → Route → Experts → Combine; an MLP block with experts on executors: SplitMlp.
   Status Block(size_t l, bool attention, int64_t n);
+  // The LN output through router r: top-k (logits + bias first, when given: −inf leaves an expert
+  // out) → pairs grouped by expert → offsets to the host (the block's one synchronization) → the n·k
+  // pair rows gathered into the pair buffer.
+  Status Route(const CudaRouter& r, int k, int64_t n, const float* bias);
+  // The gathered pairs through the block's experts: Wq, stick-breaking of every pair over its own
+  // sequence's cache, Wo; or W1, tanh GELU, W2. w_in/w_out: per kept slot, device weights, nullptr for
+  // an expert not on this GPU (its pairs' outputs are left for an executor to fill).
+  Status Experts(size_t l, bool attention, int64_t n, int k, const void* const* w_in, const void* const* w_out);
+  // h += the pairs' gated outputs, per row in ascending expert order.
+  Status Combine(int64_t n, int k);
+  // The MLP block of a layer some of whose experts run on executors (bricks/cuda/cuda_executor_bridge.h):
+  // route among the available ones, send the executors their rows while the GPU runs its experts, put
+  // their outputs in place, combine; route again without an executor whose failed call made it step
+  // aside (on_failure: skip-expert), as the CPU block does. (cuda_session_split.cpp)
+  Status SplitMlp(size_t l, int64_t n);
+  // Sets up SplitMlp for `placement` (checked against the model) and steps of up to max_pairs MLP pairs.
+  Status PlaceExperts(const MlpPlacement& placement, int64_t max_pairs);
+  float* PairIn() const;   // the gathered pair rows, F32 [P, D] (device)
+  float* PairOut() const;  // the experts' outputs, F32 [P, D] (device)
   // This step's cache row pointers of layer l: [n] device pointers.
   float* const* LayerKv(size_t l, int64_t n) const { return rows_.kv + static_cast<int64_t>(l) * n; }
 
@@ -87,6 +106,10 @@ class CudaSession final : public ModelSession {
   } rows_;
   cuda::PinnedMemory meta_host_;  // the step's row metadata, staged (layout: StepLayout)
   cuda::PinnedMemory offsets_host_;  // int32 [E_max + 1] the last routing's expert offsets
+  // With an MLP placement (opts.mlp_placement): the executors' side, and per layer with remote experts
+  // the W1/W2 pointer lists with nullptr where an executor runs the expert (empty for other layers).
+  std::unique_ptr<CudaExecutorBridge> bridge_;
+  std::vector<std::vector<const void*>> split_w1_, split_w2_;
 
   std::vector<cuda::DeviceMemory> caches_;  // slot -> F32 [n_layer, max_context, D], kept when freed
   std::vector<int64_t> lengths_;            // slot -> tokens cached

@@ -34,10 +34,13 @@
 #include "bricks/cuda/cuda_model.h"
 #include "bricks/session.h"
 #include "registry/test_model.h"
+#include "tests/bricks_cuda/routing_margin.h"
 #include "tests/kernels_cuda/cuda_test_util.h"
 
 namespace brickrt {
 namespace {
+
+using testing::MinRoutingMargin;
 
 struct Case {
   const char* name;
@@ -90,44 +93,6 @@ std::shared_ptr<const Model> BuildModel(const TestModelOptions& o, std::vector<L
   auto model = Model::Build(made->first, std::move(made->second), std::move(loras));
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   return model.ok() ? *model : nullptr;
-}
-
-// The smallest top-k margin p_k − p_{k+1} of any router decision the CPU model makes on `tokens` (one
-// fresh sequence; a row's routing depends only on its own sequence, so batching does not change it).
-float MinRoutingMargin(const Model& m, const std::vector<int32_t>& tokens) {
-  const ModelConfig& cfg = m.config();
-  const auto T = static_cast<int64_t>(tokens.size());
-  const int64_t D = cfg.n_embd;
-  Workspace ws(cfg, T, T, 1);
-  KvCache cache(cfg.n_layer, T, D);
-  KvCache* caches[] = {&cache};
-  std::vector<int32_t> seq(static_cast<size_t>(T), 0);
-  std::vector<int64_t> pos(static_cast<size_t>(T));
-  for (int64_t t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = t;
-  const StepRows rows{T, seq.data(), pos.data()};
-  float* h = ws.hidden.mutable_data_as<float>();
-  m.embedding().Lookup(tokens.data(), T, h);
-  std::vector<float> x(static_cast<size_t>(T * D)), gates, scratch;
-  std::vector<int32_t> ids;
-  float margin = 1.0f;
-  auto check = [&](const Norm& ln, const Router& r, int k) {
-    const int64_t E = r.n_experts();
-    if (k >= E) return;
-    ln.Apply(h, T, x.data());
-    gates.resize(static_cast<size_t>(T * E));
-    ids.resize(gates.size());
-    scratch.resize(static_cast<size_t>(T * (r.gating_size() + E)));
-    r.Route(x.data(), T, static_cast<int>(E), gates.data(), ids.data(), scratch.data(), nullptr);  // all, sorted
-    for (int64_t t = 0; t < T; ++t) margin = std::min(margin, gates[t * E + k - 1] - gates[t * E + k]);
-  };
-  for (size_t l = 0; l < m.layers().size(); ++l) {
-    const Layer& layer = m.layers()[l];
-    check(layer.ln1, layer.attn_router, cfg.k_att);
-    RunAttentionBlock(layer, static_cast<int64_t>(l), cfg, rows, caches, ws, nullptr);
-    check(layer.ln2, layer.mlp_router, cfg.k_mlp);
-    EXPECT_TRUE(RunMlpBlock(layer, static_cast<int64_t>(l), cfg, T, ws, nullptr).ok());
-  }
-  return margin;
 }
 
 int32_t Argmax(const float* x, int64_t n) { return static_cast<int32_t>(std::max_element(x, x + n) - x); }
@@ -346,10 +311,12 @@ TEST(CudaSessionCreate, OptionsAreCheckedAsSessionDoesAndSlotsAreReused) {
   EXPECT_GE((*gpu)->device_bytes(), model->TotalWeightBytes());
   EXPECT_EQ(CudaSession::Create(*gpu, SessionOptions{0, 8, 8}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CudaSession::Create(*gpu, SessionOptions{1, 0, 8}).status().code(), StatusCode::kInvalidArgument);
+  // An MLP placement is checked against the model (cuda_split_test.cpp runs one).
   MlpPlacement placement;
+  placement.owner = {{MlpPlacement::kLocal}};  // one owner for a layer that keeps 8 experts
   SessionOptions with_placement{1, 8, 8};
   with_placement.mlp_placement = &placement;
-  EXPECT_EQ(CudaSession::Create(*gpu, with_placement).status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(CudaSession::Create(*gpu, with_placement).status().code(), StatusCode::kInvalidArgument);
   // More KV cache than any device holds: refused up front, naming the size.
   const auto huge = CudaSession::Create(*gpu, SessionOptions{1 << 16, 1 << 24, 8});
   EXPECT_EQ(huge.status().code(), StatusCode::kOutOfRange) << huge.status().ToString();
