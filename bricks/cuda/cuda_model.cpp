@@ -133,11 +133,14 @@ Result<std::shared_ptr<const CudaModel>> CudaModel::Upload(std::shared_ptr<const
     if (!m.ok()) return m.status().WithContext(where + " (pinned staging)");
     s = std::move(m).value();
   }
+  // The buffers alternate per piece copied (not per index: a skipped empty piece must not make piece i
+  // refill the buffer piece i-2's copy may still be reading).
+  size_t copied = 0;
   for (size_t i = 0; i < pieces.size(); ++i) {
     if (pieces[i].bytes == 0) continue;
     void* dst = out->arena_.Carve(pieces[i].bytes);
     BRICK_ASSERT(dst != nullptr, "CudaModel arena sized from the same plan");
-    void* host = staging[i % 2].data();
+    void* host = staging[copied++ % 2].data();
     pieces[i].fill(host);
     st = stream->Synchronize();  // piece i-1's copy is done, so its buffer is free for piece i+1
     if (st.ok()) st = cuda::CopyToDevice(dst, host, pieces[i].bytes, stream->get());
