@@ -10,8 +10,8 @@ namespace brickrt {
 
 Result<std::unique_ptr<ModelSession>> CreateSession(std::shared_ptr<const Model> model, const SplitPlan* plan,
                                                     SessionOptions opts, ThreadPool* pool) {
+  if (plan != nullptr && !plan->executors.empty()) opts.mlp_placement = &plan->placement;
   if (plan == nullptr || !plan->device.is_cuda()) {
-    if (plan != nullptr && !plan->executors.empty()) opts.mlp_placement = &plan->placement;
     BRICK_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::Create(std::move(model), opts, pool));
     return std::unique_ptr<ModelSession>(std::move(session));
   }

@@ -1,6 +1,6 @@
-// The session a loaded model runs in, chosen by its placement (issue #8): on the CPU, with the MLP
-// experts a plan sends to nodes or GPUs on its executors, or whole on one GPU when the plan's device
-// is cuda:N. The CLI and the coordinator create every session here, so a placement means the same
+// The session a loaded model runs in, chosen by its placement (issue #8): on the CPU or, when the
+// plan's device is cuda:N, on that GPU; either way with the MLP experts the plan sends elsewhere (nodes,
+// the other device) on its executors. The CLI and the coordinator create every session here, so a placement means the same
 // everywhere.
 #pragma once
 

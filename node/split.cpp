@@ -6,6 +6,7 @@
 #include <map>
 
 #include "bricks/blocks.h"
+#include "bricks/cpu_expert_executor.h"
 #include "core/glob.h"
 #include "core/log.h"
 #include "node/brick_info.h"
@@ -57,10 +58,12 @@ Result<DeviceRef> TrunkDevice(const Composition& c) {
   return trunk.value_or(p.device);
 }
 
-// The executor that runs `bricks` (MLP experts of `model`) on a GPU of this process.
+// The executor that runs `bricks` (MLP experts of `model`) on a device of this process other than the
+// model's: the CPU beside a model on a GPU, or a GPU beside a model on the CPU.
 Result<std::unique_ptr<ExpertExecutor>> DeviceExecutor(const Composition& c, std::shared_ptr<const Model> model,
                                                        const DeviceRef& device,
                                                        const std::vector<wire::BrickInfo>& bricks) {
+  if (!device.is_cuda()) return std::unique_ptr<ExpertExecutor>(std::make_unique<CpuExpertExecutor>(std::move(model)));
 #if BRICK_HAVE_CUDA
   std::vector<std::vector<int64_t>> slots(model->layers().size());
   for (const wire::BrickInfo& b : bricks) {
@@ -117,10 +120,10 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
     const std::string place = PlaceOf(p, b);
     const std::optional<DeviceRef> device = ParseDeviceRef(place);
     if (device == plan->device) continue;  // with the trunk: the block's own local path
-    if (plan->device.is_cuda()) {
+    if (device && device->is_cuda() && plan->device.is_cuda()) {
       return Unsupported(c.source_path + ": placement: " + b.Ref() + " is placed on " + place + " while the rest of "
-                         "the model runs on " + plan->device.ToString() + "; with the model on a GPU, its MLP experts "
-                         "stay there for now (place the model on cpu to send experts elsewhere)");
+                         "the model runs on " + plan->device.ToString() + "; a model uses one GPU for now (its MLP "
+                         "experts may go to the CPU or to nodes)");
     }
     if (const auto lora = lora_on.find(b.RelativeName()); lora != lora_on.end()) {
       return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second + ", which " +
@@ -177,7 +180,7 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
       plan->executors.push_back(std::make_unique<SkipExecutor>(std::move(link), plan->node_stats.back().get()));
     }
   }
-  // GPUs of this process: a failed call there fails the step whatever on_failure says (a device
+  // Devices of this process: a failed call there fails the step whatever on_failure says (a device
   // error is not a peer that may come back).
   for (const auto& [name, bricks] : per_device) {
     BRICK_ASSIGN_OR_RETURN(std::unique_ptr<ExpertExecutor> ex, DeviceExecutor(c, model, *ParseDeviceRef(name), bricks));

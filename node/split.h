@@ -21,7 +21,8 @@ struct SplitPlan {
   // head and the MLP experts placed with them): cpu, or cuda:N for a model that runs whole on a GPU.
   DeviceRef device;
   MlpPlacement placement;
-  // The nodes first, then this process's GPUs that run MLP experts for a model on the CPU.
+  // The nodes first, then this process's other devices that run MLP experts (a GPU beside a model on
+  // the CPU, the CPU beside a model on a GPU).
   std::vector<std::unique_ptr<ExpertExecutor>> executors;
   std::vector<std::string> nodes;  // executor i runs on nodes[i]: a node's name, or a device ("cuda:0")
   // One per node executor (the first node_stats.size() executors) under on_failure local-fallback or
@@ -30,13 +31,14 @@ struct SplitPlan {
 };
 
 // For a composition with a placement section, and the model loaded from it: every kept MLP expert
-// whose first matching rule names a node runs there, and one whose rule names a GPU of this process
-// (cuda:N) while the rest of the model runs on the CPU runs there through a CudaExpertExecutor (weights
-// uploaded here, once); rules apply to full and model-relative names, as Compose checked them.
+// whose first matching rule names a node runs there; one whose rule names another device of this
+// process than the model's runs there through an executor: a GPU (cuda:N) beside a model on the CPU
+// (CudaExpertExecutor, weights uploaded here, once), or the CPU beside a model on a GPU
+// (CpuExpertExecutor). Rules apply to full and model-relative names, as Compose checked them.
 // Everything else runs in this process on `device`: placement.device unless rules move the whole trunk
 // (embedding, norms, routers, attention experts, lm head) to another device together. Errors:
-// Unsupported for trunk bricks split over devices, for MLP experts away from a model placed on a GPU,
-// and for a GPU placement in a build without CUDA; a GPU's own errors (no such device, out of memory). Connects to each node (Hello/Welcome; the
+// Unsupported for trunk bricks split over devices, for MLP experts on a second GPU, and for a GPU
+// placement in a build without CUDA; a GPU's own errors (no such device, out of memory). Connects to each node (Hello/Welcome; the
 // node must serve each expert with the digest the composition pins). on_failure (node/failover.h):
 // "fail" makes a failed call fail the step, and a node that does not answer the Hello fails the plan;
 // "local-fallback" runs a failed call's experts on the local copies (the coordinator loaded them);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bricks/blocks.h"
+#include "bricks/cpu_expert_executor.h"
 #include "bricks/session.h"
 #include "registry/test_model.h"
 #include "split_steps.h"
@@ -78,6 +79,34 @@ TEST_P(SplitTest, SplitEqualsLocalBitForBitWithOneCallPerLayerAndExecutor) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, SplitTest, ::testing::Values(DType::kF32, DType::kBF16));
+
+// The CPU executor a model on a GPU uses for the experts its placement keeps on the CPU: on a CPU
+// session it gives the local answer bit for bit (the same expert objects), on its own thread.
+TEST(CpuExpertExecutor, GivesTheLocalAnswerAndReportsBadCalls) {
+  auto model = RandomModel(DType::kBF16);
+  ASSERT_NE(model, nullptr);
+  Status st;
+  const std::vector<float> local = RunSteps(model, nullptr, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  CpuExpertExecutor a(model), b(model);
+  const MlpPlacement p = MakePlacement(*model, {&a, &b});
+  EXPECT_TRUE(RunSteps(model, &p, &st) == local);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
+  const int64_t D = model->config().n_embd;
+  std::vector<float> x(static_cast<size_t>(2 * D), 0.5f), y(x.size());
+  const std::vector<int64_t> gone = {7};  // layer 1 keeps 5 experts
+  const std::vector<int32_t> two = {2};
+  ASSERT_TRUE(a.Start({1, D, gone, two, x.data(), y.data()}).ok());
+  EXPECT_EQ(a.Finish().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(a.Start({9, D, gone, two, x.data(), y.data()}).ok());
+  EXPECT_EQ(a.Finish().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(a.Finish().code(), StatusCode::kInternal);  // nothing in flight
+  const std::vector<int64_t> kept = {4};
+  ASSERT_TRUE(a.Start({1, D, kept, two, x.data(), y.data()}).ok());
+  EXPECT_EQ(a.Start({1, D, kept, two, x.data(), y.data()}).code(), StatusCode::kInternal);  // one at a time
+  EXPECT_TRUE(a.Finish().ok());
+}
 
 TEST(SplitFailure, AnExecutorErrorAbortsTheStepAndNothingAdvances) {
   auto model = RandomModel(DType::kF32);

@@ -111,12 +111,19 @@ TEST_F(SplitPlanTest, DevicesOfThisProcess) {
   ASSERT_FALSE(torn.ok());
   EXPECT_EQ(torn.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(torn.status().message().find("run on one device for now"), std::string::npos) << torn.status().ToString();
+  // A model on a GPU keeps a private expert on the CPU: one CPU executor owns exactly it.
   auto away = Plan("model: m\nplacement:\n  device: cuda:0\n  rules: [{match: \"L0.mlp.E1\", on: cpu}]\n");
-  ASSERT_FALSE(away.ok());
-  EXPECT_EQ(away.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(away.status().message().find("m/L0.mlp.E1@1 is placed on cpu while the rest of the model runs on cuda:0"),
-            std::string::npos)
-      << away.status().ToString();
+  ASSERT_TRUE(away.ok()) << away.status().ToString();
+  EXPECT_EQ((*away)->device, (DeviceRef{DeviceRef::Kind::kCuda, 0}));
+  EXPECT_EQ((*away)->nodes, (std::vector<std::string>{"cpu"}));
+  ASSERT_EQ((*away)->placement.owner.size(), 2u);
+  EXPECT_EQ((*away)->placement.owner[0], (std::vector<int32_t>{-1, 0, -1, -1, -1, -1}));
+  EXPECT_TRUE((*away)->placement.owner[1].empty());
+  auto second_gpu = Plan("model: m\nplacement:\n  device: cuda:0\n  rules: [{match: \"L0.mlp.E1\", on: cuda:1}]\n");
+  ASSERT_FALSE(second_gpu.ok());
+  EXPECT_EQ(second_gpu.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(second_gpu.status().message().find("a model uses one GPU for now"), std::string::npos)
+      << second_gpu.status().ToString();
 
   // MLP experts of layer 1 on a GPU beside a model on the CPU: one executor, named for the trace, that
   // owns exactly those experts. Without a GPU (or without CUDA in the build) the error says which.
