@@ -44,4 +44,10 @@ size_t MatmulScratchBytes(int64_t M, int64_t K, DType wt);
 Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
                   bool w_transposed, float* y, void* scratch, CudaStream stream);
 
+// y[M, N] += alpha · x[M, K] · W (cuBLAS beta = 1): MatmulCuda's contract otherwise (the same layouts,
+// x rounded to a F16/BF16 weight dtype in `scratch`). For LoRA deltas, y += multiplier·(x·Aᵀ)·Bᵀ.
+// K = 0 adds nothing.
+Status MatmulAddCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
+                     int64_t N, bool w_transposed, float alpha, float* y, void* scratch, CudaStream stream);
+
 }  // namespace brickrt::cuda

@@ -35,11 +35,14 @@ size_t MatmulScratchBytes(int64_t M, int64_t K, DType wt) {
   return wt == DType::kF32 ? 0 : static_cast<size_t>(M) * static_cast<size_t>(K) * DTypeSize(wt);
 }
 
-Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-                  bool w_transposed, float* y, void* scratch, CudaStream stream) {
+namespace {
+
+// y = alpha·x·W + beta·y, as the .cu's Gemm (beta 0: y is not read).
+Status Gemm(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
+            bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream) {
   if (M == 0 || N == 0) return Status::Ok();
   if (M > INT_MAX || K > INT_MAX || N > INT_MAX) return InvalidArgument("MatmulCuda: a dimension is >= 2^31");
-  if (K == 0) return ZeroDevice(y, static_cast<size_t>(M * N) * sizeof(float), stream);
+  if (K == 0) return beta == 0.0f ? ZeroDevice(y, static_cast<size_t>(M * N) * sizeof(float), stream) : Status::Ok();
   if (!emul::IsLive(emul::Token::kCublas, handle.get()))
     return Unavailable("cuBLAS set stream: CUBLAS_STATUS_NOT_INITIALIZED (the handle was not created or is gone)");
   BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "MatmulCuda"));
@@ -53,7 +56,9 @@ Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t
   BRICK_ASSIGN_OR_RETURN(const float* xs, emul::Shadow(x, mk, "MatmulCuda: x"));
   BRICK_ASSIGN_OR_RETURN(const void* ws,
                          emul::ShadowBytes(w, static_cast<size_t>(K * N) * DTypeSize(wt), "MatmulCuda: w"));
-  BRICK_ASSIGN_OR_RETURN(float* ys, emul::Shadow(y, static_cast<size_t>(M * N), "MatmulCuda: y"));
+  BRICK_ASSIGN_OR_RETURN(float* yd, emul::Shadow(y, static_cast<size_t>(M * N), "MatmulCuda: y"));
+  std::vector<float> product(static_cast<size_t>(M * N));  // x·W; then y = alpha·product + beta·y
+  float* ys = product.data();
 
   std::vector<float> xin(xs, xs + mk);  // x as the GEMM sees it
   if (wt != DType::kF32) {
@@ -90,7 +95,20 @@ Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t
       }
     }
   }
+  for (int64_t i = 0; i < M * N; ++i) yd[i] = beta == 0.0f ? alpha * ys[i] : alpha * ys[i] + beta * yd[i];
   return Status::Ok();
+}
+
+}  // namespace
+
+Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
+                  bool w_transposed, float* y, void* scratch, CudaStream stream) {
+  return Gemm(handle, x, M, K, w, wt, N, w_transposed, 1.0f, 0.0f, y, scratch, stream);
+}
+
+Status MatmulAddCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
+                     int64_t N, bool w_transposed, float alpha, float* y, void* scratch, CudaStream stream) {
+  return Gemm(handle, x, M, K, w, wt, N, w_transposed, alpha, 1.0f, y, scratch, stream);
 }
 
 }  // namespace brickrt::cuda

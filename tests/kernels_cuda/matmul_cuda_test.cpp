@@ -68,12 +68,24 @@ TEST(CudaMatmul, MatchesReferenceBothLayoutsAllDtypes) {
                                            scratch.data(), nullptr);
         ASSERT_TRUE(st.ok()) << st.ToString();
         const auto y = Download<float>(dy, ref.size());
+        // MatmulAddCuda: y0 + alpha·x·W on top of what y holds (the LoRA update).
+        std::vector<float> y0(ref.size());
+        for (auto& v : y0) v = nd(rng);
+        auto dy0 = Upload(y0);
+        constexpr float kAlpha = -0.75f;
+        const Status add = cuda::MatmulAddCuda(*handle, dx.as<float>(), M, K, dw.data(), dt, N, transposed, kAlpha,
+                                               dy0.as<float>(), scratch.data(), nullptr);
+        ASSERT_TRUE(add.ok()) << add.ToString();
+        const auto y_added = Download<float>(dy0, ref.size());
         for (int64_t m = 0; m < M; ++m) {
           for (int64_t n = 0; n < N; ++n) {
             double abs_sum = 0;
             for (int64_t kk = 0; kk < K; ++kk) abs_sum += std::fabs(x[m * K + kk] * wf[kk * N + n]);
-            ASSERT_NEAR(y[m * N + n], ref[m * N + n], Tol(dt, abs_sum))
+            const size_t i = static_cast<size_t>(m * N + n);
+            ASSERT_NEAR(y[i], ref[i], Tol(dt, abs_sum))
                 << DTypeName(dt) << (transposed ? " [N,K]" : " [K,N]") << " M=" << M << " m=" << m << " n=" << n;
+            ASSERT_NEAR(y_added[i], y0[i] + kAlpha * ref[i], Tol(dt, abs_sum) + 1e-6f * std::fabs(y0[i]))
+                << "MatmulAddCuda " << DTypeName(dt) << " m=" << m << " n=" << n;
           }
         }
       }
