@@ -32,6 +32,10 @@ class LoraDelta {
   int64_t in() const { return a_.K(); }
   int64_t out() const { return b_.N(); }
   double multiplier() const { return multiplier_; }
+  // The packed factors, for uploading them elsewhere (a GPU): Aᵀ (storage dtype, K = in, N = r) and
+  // Bᵀ (F32, K = r, N = out), so y += multiplier · (x·a())·b().
+  const kernels::PackedMatrix& a() const { return a_; }
+  const kernels::PackedMatrix& b() const { return b_; }
   // Bytes one use streams: A's packed panels (the columns past r are zero padding a GEMV still reads)
   // and B widened to F32.
   int64_t bytes() const { return static_cast<int64_t>(a_.bytes() + b_.bytes()); }

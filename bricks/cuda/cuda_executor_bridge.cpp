@@ -12,6 +12,14 @@ Result<std::unique_ptr<CudaExecutorBridge>> CudaExecutorBridge::Create(const Mod
                                                                        const MlpPlacement& placement,
                                                                        int64_t max_pairs) {
   BRICK_RETURN_IF_ERROR(ValidatePlacement(model, placement));
+  // An executor computes base experts only (RunExpertCallLocally, a node): a LoRA would be dropped.
+  for (size_t l = 0; l < placement.owner.size(); ++l) {
+    for (size_t e = 0; e < placement.owner[l].size(); ++e) {
+      if (placement.owner[l][e] != MlpPlacement::kLocal && model.layers()[l].mlp[e]->lora_rank() > 0)
+        return InvalidArgument("L" + std::to_string(l) + ".mlp.E" + std::to_string(model.layers()[l].mlp_ids[e]) +
+                               " carries a LoRA, which an executor would not apply; keep it on the GPU");
+    }
+  }
   std::unique_ptr<CudaExecutorBridge> b(new CudaExecutorBridge());
   b->D_ = model.config().n_embd;
   for (const Layer& l : model.layers()) b->E_max_ = std::max<int64_t>(b->E_max_, static_cast<int64_t>(l.mlp.size()));

@@ -24,10 +24,6 @@ namespace {
 size_t MatrixBytes(const kernels::PackedMatrix& m) { return static_cast<size_t>(m.K() * m.N()) * DTypeSize(m.dtype()); }
 
 Status CheckSupported(const Model& model) {
-  if (model.lora_count() > 0)
-    return Unsupported("the model has " + std::to_string(model.lora_count()) +
-                       " LoRA plugin(s) attached: LoRA plugins do not run on the GPU yet; merge them into the base "
-                       "bricks or run the model on the CPU");
   const DType dt = model.embedding().table().dtype();
   auto same = [dt](const kernels::PackedMatrix& m) { return m.dtype() == dt; };
   bool ok = same(model.lm_head().w());
@@ -60,6 +56,20 @@ std::vector<CudaModel::Piece> CudaModel::Plan() {
     f32(n.bias(), &dst->bias);
     dst->eps = n.eps();
   };
+  // Each delta of a projection: A and B as two matrices, the sizes and multiplier recorded now.
+  auto loras = [&](const LoraDeltas& deltas, CudaLoras* dst) {
+    dst->resize(deltas.size());
+    for (size_t i = 0; i < deltas.size(); ++i) {
+      const LoraDelta& d = *deltas[i];
+      CudaLoraDelta& g = (*dst)[i];
+      g.a_dtype = d.a().dtype();
+      g.in = d.in(), g.rank = d.rank(), g.out = d.out();
+      g.multiplier = static_cast<float>(d.multiplier());
+      if (g.a_dtype != DType::kF32) scratch_dtype_ = g.a_dtype;
+      matrix(d.a(), &g.a);
+      matrix(d.b(), &g.b);
+    }
+  };
   auto router = [&](const Router& r, CudaRouter* dst) {
     matrix(r.w1(), &dst->w1);
     f32(r.b1(), &dst->b1);
@@ -78,21 +88,32 @@ std::vector<CudaModel::Piece> CudaModel::Plan() {
     dst.wo.assign(src.attn.size(), nullptr);
     dst.w1.assign(src.mlp.size(), nullptr);
     dst.w2.assign(src.mlp.size(), nullptr);
+    // Every lora list is sized before its entries' addresses are taken (loras() resizes each once).
+    dst.wq_lora.resize(src.attn.size());
+    dst.wo_lora.resize(src.attn.size());
+    dst.w1_lora.resize(src.mlp.size());
+    dst.w2_lora.resize(src.mlp.size());
     norm(src.ln1, &dst.ln1);
     router(src.attn_router, &dst.attn_router);
     for (size_t e = 0; e < src.attn.size(); ++e) {
       matrix(src.attn[e]->wq(), &dst.wq[e]);
       matrix(src.attn[e]->wo(), &dst.wo[e]);
+      loras(src.attn[e]->wq_lora(), &dst.wq_lora[e]);
+      loras(src.attn[e]->wo_lora(), &dst.wo_lora[e]);
     }
     norm(src.ln2, &dst.ln2);
     router(src.mlp_router, &dst.mlp_router);
     for (size_t e = 0; e < src.mlp.size(); ++e) {
       matrix(src.mlp[e]->w1(), &dst.w1[e]);
       matrix(src.mlp[e]->w2(), &dst.w2[e]);
+      loras(src.mlp[e]->w1_lora(), &dst.w1_lora[e]);
+      loras(src.mlp[e]->w2_lora(), &dst.w2_lora[e]);
     }
   }
   norm(m.ln_f(), &ln_f_);
   matrix(m.lm_head().w(), &lm_head_);
+  loras(m.lm_head().lora(), &lm_head_lora_);
+  if (m.embedding().table().dtype() != DType::kF32) scratch_dtype_ = m.embedding().table().dtype();
   return pieces;
 }
 

@@ -29,24 +29,36 @@ struct CudaRouter {
   int64_t n_experts = 0;      // E
 };
 
+// One LoRA delta on a projection (bricks/lora.h): y += multiplier · (x·A)·B.
+struct CudaLoraDelta {
+  const void* a = nullptr;   // a_dtype [in, r]: Aᵀ, the lora's storage dtype
+  DType a_dtype = DType::kF32;
+  const void* b = nullptr;   // F32 [r, out]: Bᵀ, widened as the CPU holds it
+  int64_t in = 0, rank = 0, out = 0;
+  float multiplier = 0;      // scale · alpha / r
+};
+using CudaLoras = std::vector<CudaLoraDelta>;  // usually empty; several on one projection sum
+
 struct CudaLayer {
   CudaNorm ln1;
   CudaRouter attn_router;
   std::vector<const void*> wq;  // [kept E_a] dtype [D, A]; host array of device pointers
   std::vector<const void*> wo;  // [kept E_a] dtype [A, D]
+  std::vector<CudaLoras> wq_lora, wo_lora;  // [kept E_a]
   CudaNorm ln2;
   CudaRouter mlp_router;
   std::vector<const void*> w1;  // [kept E_m] dtype [D, F]
   std::vector<const void*> w2;  // [kept E_m] dtype [F, D]
+  std::vector<CudaLoras> w1_lora, w2_lora;  // [kept E_m]
 };
 
 class CudaModel {
  public:
   // Makes `device` current, allocates one arena of PlannedBytes(*model) and copies every weight into it
   // (matrices unpacked to row-major [K, N] in pinned host staging, two buffers so unpacking one overlaps
-  // the copy of the other), then waits for the copies. Errors: Unsupported for a model with LoRA
-  // attachments (they do not run on the GPU yet) or with matrices of mixed dtypes; the device's errors
-  // (Unavailable without a GPU, Internal for an allocation that fails) with context.
+  // the copy of the other), then waits for the copies. LoRA plugins attached on the fly come along as
+  // their two factors (CudaLoraDelta). Errors: Unsupported for base matrices of mixed dtypes; the
+  // device's errors (Unavailable without a GPU, Internal for an allocation that fails) with context.
   static Result<std::shared_ptr<const CudaModel>> Upload(std::shared_ptr<const Model> model, int device);
 
   // Device bytes Upload allocates for `model`: every weight, each rounded up to DeviceArena::kAlign.
@@ -60,6 +72,10 @@ class CudaModel {
   const std::vector<CudaLayer>& layers() const { return layers_; }
   const CudaNorm& ln_f() const { return ln_f_; }
   const void* lm_head() const { return lm_head_; }  // dtype [D, V]
+  const CudaLoras& lm_head_lora() const { return lm_head_lora_; }
+  // The dtype MatmulCuda's scratch must be sized for: a 16-bit one when any matrix (base or a lora's
+  // A) is F16/BF16, else F32 (no scratch needed).
+  DType scratch_dtype() const { return scratch_dtype_; }
   int64_t device_bytes() const { return static_cast<int64_t>(arena_.capacity()); }
 
   CudaModel(const CudaModel&) = delete;
@@ -79,6 +95,8 @@ class CudaModel {
   std::vector<CudaLayer> layers_;
   CudaNorm ln_f_;
   const void* lm_head_ = nullptr;
+  CudaLoras lm_head_lora_;
+  DType scratch_dtype_ = DType::kF32;
   cuda::DeviceArena arena_;  // owns the one allocation every pointer above points into
 };
 

@@ -24,7 +24,8 @@ struct Dims {
   int64_t D = 0, A = 0, F = 0, G = 0, V = 0, L = 0;
   int64_t E = 0;  // most kept experts of any router
   int64_t k = 0;  // max(k_att, k_mlp)
-  DType dt = DType::kF32;
+  int64_t r = 0;  // the largest LoRA rank attached (0: none)
+  DType dt = DType::kF32;  // what the matmul scratch is sized for (CudaModel::scratch_dtype)
 };
 
 Dims DimsOf(const CudaModel& m, const SessionOptions& o) {
@@ -35,7 +36,8 @@ Dims DimsOf(const CudaModel& m, const SessionOptions& o) {
   d.L = c.n_layer;
   for (const CudaLayer& l : m.layers()) d.E = std::max({d.E, l.attn_router.n_experts, l.mlp_router.n_experts});
   d.k = std::max(c.k_att, c.k_mlp);
-  d.dt = m.dtype();
+  d.r = m.cpu().MaxLoraRank();
+  d.dt = m.scratch_dtype();
   return d;
 }
 
@@ -70,6 +72,7 @@ struct CudaSession::Scratch {
   float* pair_mid = nullptr;       // F32 [P, max(A, F)]  queries / MLP hidden
   float* pair_out = nullptr;       // F32 [P, D]          expert outputs before gating
   void* matmul = nullptr;          // MatmulScratchBytes(R, max(D, A, F, G)): x rounded to the weight dtype
+  float* lora = nullptr;           // F32 [R, r]      x·A of one LoRA delta (none without loras)
   float* logits = nullptr;         // F32 [R, V]
   char* meta = nullptr;            // StepLayout(R, L).bytes
 
@@ -93,6 +96,7 @@ struct CudaSession::Scratch {
     pair_mid = f32(P * std::max(d.A, d.F));
     pair_out = f32(P * d.D);
     matmul = carve(cuda::MatmulScratchBytes(d.R, std::max({d.D, d.A, d.F, d.G}), d.dt));
+    lora = f32(d.R * d.r);
     logits = f32(d.R * d.V);
     meta = static_cast<char*>(carve(StepLayout(d.R, d.L).bytes));
   }
@@ -291,6 +295,9 @@ Status CudaSession::Experts(size_t l, bool attention, int64_t n, int k, const vo
   const int32_t* offsets = offsets_host_.as<int32_t>();
   BRICK_RETURN_IF_ERROR(
       cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D, w_in, dt, mid, false, s.pair_mid, s.matmul, st));
+  // LoRA deltas on the first projection act on its output before attention / the GELU, as on the CPU.
+  BRICK_RETURN_IF_ERROR(
+      AddExpertLoras(attention ? layer.wq_lora : layer.w1_lora, w_in, E, s.pair_in, D, s.pair_mid, mid));
   if (attention) {
     // Every pair at once: each query attends over its own row's sequence cache up to its position.
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
@@ -299,8 +306,33 @@ Status CudaSession::Experts(size_t l, bool attention, int64_t n, int k, const vo
   } else {
     BRICK_RETURN_IF_ERROR(cuda::GeluTanhCuda(s.pair_mid, P * mid, st));
   }
-  return cuda::ExpertMatmulCuda(cublas_, attention ? s.pair_in : s.pair_mid, offsets, E, mid, w_out, dt, D, false,
-                                s.pair_out, s.matmul, st);
+  const float* inner = attention ? s.pair_in : s.pair_mid;
+  BRICK_RETURN_IF_ERROR(
+      cuda::ExpertMatmulCuda(cublas_, inner, offsets, E, mid, w_out, dt, D, false, s.pair_out, s.matmul, st));
+  return AddExpertLoras(attention ? layer.wo_lora : layer.w2_lora, w_out, E, inner, mid, s.pair_out, D);
+}
+
+Status CudaSession::AddLoras(const CudaLoras& loras, const float* x, int64_t M, float* y) {
+  Scratch& s = *s_;
+  void* st = stream_.get();
+  for (const CudaLoraDelta& d : loras) {
+    BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, x, M, d.in, d.a, d.a_dtype, d.rank, false, s.lora, s.matmul, st));
+    BRICK_RETURN_IF_ERROR(
+        cuda::MatmulAddCuda(cublas_, s.lora, M, d.rank, d.b, DType::kF32, d.out, false, d.multiplier, y, nullptr, st));
+  }
+  return Status::Ok();
+}
+
+Status CudaSession::AddExpertLoras(const std::vector<CudaLoras>& loras, const void* const* w, int64_t E, const float* x,
+                                   int64_t ldx, float* y, int64_t ldy) {
+  const int32_t* offsets = offsets_host_.as<int32_t>();
+  for (int64_t e = 0; e < E; ++e) {
+    const int64_t first = offsets[e], count = offsets[e + 1] - offsets[e];
+    // An expert an executor runs (null weights) has no loras here: PlanSplit keeps those on this device.
+    if (count == 0 || w[e] == nullptr || loras[static_cast<size_t>(e)].empty()) continue;
+    BRICK_RETURN_IF_ERROR(AddLoras(loras[static_cast<size_t>(e)], x + first * ldx, count, y + first * ldy));
+  }
+  return Status::Ok();
 }
 
 Status CudaSession::Combine(int64_t n, int k) {
@@ -346,6 +378,7 @@ Status CudaSession::Run(int64_t n, int64_t n_out, float* logits) {
   BRICK_RETURN_IF_ERROR(cuda::LayerNormCuda(s.x, n_out, D, f.weight, f.bias, DType::kF32, f.eps, s.x, st));
   BRICK_RETURN_IF_ERROR(
       cuda::MatmulCuda(cublas_, s.x, n_out, D, model_->lm_head(), model_->dtype(), V, false, s.logits, s.matmul, st));
+  BRICK_RETURN_IF_ERROR(AddLoras(model_->lm_head_lora(), s.x, n_out, s.logits));
   // Straight into the caller's memory: a pinned staging buffer would add a host copy of the same size.
   return cuda::CopyToHost(logits, s.logits, static_cast<size_t>(n_out * V) * sizeof(float), st);
 }

@@ -79,6 +79,12 @@ class CudaSession final : public ModelSession {
   Status Experts(size_t l, bool attention, int64_t n, int k, const void* const* w_in, const void* const* w_out);
   // h += the pairs' gated outputs, per row in ascending expert order.
   Status Combine(int64_t n, int k);
+  // y F32 [M, out] += Σ multiplier·(x F32 [M, in]·A)·B over the deltas (bricks/lora.h's AddLoras).
+  Status AddLoras(const CudaLoras& loras, const float* x, int64_t M, float* y);
+  // Each kept slot's loras on its pairs' rows (x rows of stride ldx, y rows of stride ldy), by the
+  // routing's offsets; slots with null weights (on an executor) or without loras are skipped.
+  Status AddExpertLoras(const std::vector<CudaLoras>& loras, const void* const* w, int64_t E, const float* x,
+                        int64_t ldx, float* y, int64_t ldy);
   // The MLP block of a layer some of whose experts run on executors (bricks/cuda/cuda_executor_bridge.h):
   // route among the available ones, send the executors their rows while the GPU runs its experts, put
   // their outputs in place, combine; route again without an executor whose failed call made it step

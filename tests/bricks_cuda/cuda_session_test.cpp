@@ -47,7 +47,12 @@ struct Case {
   TestModelOptions opts;
   float tol;         // |gpu − cpu| <= tol·(1 + |cpu|)
   float min_margin;  // > 0: every CPU router decision on the test tokens needs this top-k margin
+  // LoRA plugins attached on the fly (MakeRandomLoras targets, in the model's dtype); nullptr: none.
+  const char* loras = nullptr;
 };
+
+// Every projection a LoRA can target: both attention ones, both MLP ones, the lm head.
+constexpr const char* kAllLoraTargets = "L*.attn.E*.wq,L*.attn.E*.wo,L*.mlp.E*.w1,L*.mlp.E*.w2,lm_head.weight";
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
@@ -83,13 +88,23 @@ TestModelOptions AllExperts(DType dt) {
 std::vector<Case> Cases() {
   return {{"F32Pruned", Pruned(DType::kF32), 1e-4f, 1e-4f},
           {"BF16AllExperts", AllExperts(DType::kBF16), 5e-2f, 0.0f},
-          {"BF16Pruned", Pruned(DType::kBF16), 5e-2f, 3e-4f}};
+          {"BF16Pruned", Pruned(DType::kBF16), 5e-2f, 3e-4f},
+          {"F32PrunedLoras", Pruned(DType::kF32), 1e-4f, 1e-4f, kAllLoraTargets},
+          {"BF16AllExpertsLoras", AllExperts(DType::kBF16), 5e-2f, 0.0f, kAllLoraTargets}};
 }
 
-std::shared_ptr<const Model> BuildModel(const TestModelOptions& o, std::vector<LoraAttachment> loras = {}) {
+// The model with random loras on `lora_targets` (nullptr: none) in its own dtype, rank 4.
+std::shared_ptr<const Model> BuildModel(const TestModelOptions& o, const char* lora_targets = nullptr) {
   auto made = MakeRandomModel(o);
   EXPECT_TRUE(made.ok()) << made.status().ToString();
   if (!made.ok()) return nullptr;
+  std::vector<LoraAttachment> loras;
+  if (lora_targets != nullptr) {
+    auto bricks = MakeRandomLoras(made->first, {.targets = lora_targets, .rank = 4, .dtype = o.dtype, .seed = 5});
+    EXPECT_TRUE(bricks.ok()) << bricks.status().ToString();
+    if (!bricks.ok()) return nullptr;
+    for (BrickData& b : *bricks) loras.push_back({std::move(b), 0.5});
+  }
   auto model = Model::Build(made->first, std::move(made->second), std::move(loras));
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   return model.ok() ? *model : nullptr;
@@ -107,7 +122,7 @@ class CudaSessionTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
     BRICK_REQUIRE_CUDA_DEVICE();
-    model_ = BuildModel(GetParam().opts);
+    model_ = BuildModel(GetParam().opts, GetParam().loras);
     ASSERT_NE(model_, nullptr);
     auto up = CudaModel::Upload(model_, 0);
     ASSERT_TRUE(up.ok()) << up.status().ToString();
@@ -334,23 +349,6 @@ TEST(CudaSessionCreate, OptionsAreCheckedAsSessionDoesAndSlotsAreReused) {
   EXPECT_EQ(*session.AddSequence(), a);  // the freed slot and its cache again
   EXPECT_EQ(session.CacheBytes(), bytes);
   EXPECT_EQ(session.Length(b), 0);
-}
-
-TEST(CudaModelUpload, AModelWithLorasIsRefused) {
-  BRICK_REQUIRE_CUDA_DEVICE();
-  const TestModelOptions o = Pruned(DType::kBF16);
-  auto made = MakeRandomModel(o);
-  ASSERT_TRUE(made.ok());
-  auto loras = MakeRandomLoras(made->first, RandomLoraOptions{});
-  ASSERT_TRUE(loras.ok()) << loras.status().ToString();
-  std::vector<LoraAttachment> attach;
-  for (BrickData& b : *loras) attach.push_back({std::move(b), 1.0});
-  auto model = BuildModel(o, std::move(attach));
-  ASSERT_NE(model, nullptr);
-  const auto up = CudaModel::Upload(model, 0);
-  EXPECT_EQ(up.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(up.status().ToString().find("LoRA plugins do not run on the GPU yet"), std::string::npos)
-      << up.status().ToString();
 }
 
 TEST(CudaModelUpload, AMissingDeviceIsAnErrorWithContext) {

@@ -21,7 +21,7 @@ inline float MinRoutingMargin(const Model& m, const std::vector<int32_t>& tokens
   const ModelConfig& cfg = m.config();
   const auto T = static_cast<int64_t>(tokens.size());
   const int64_t D = cfg.n_embd;
-  Workspace ws(cfg, T, T, 1);
+  Workspace ws(cfg, T, T, 1, m.MaxLoraRank());
   KvCache cache(cfg.n_layer, T, D);
   KvCache* caches[] = {&cache};
   std::vector<int32_t> seq(static_cast<size_t>(T), 0);
