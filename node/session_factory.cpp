@@ -16,8 +16,6 @@ Result<std::unique_ptr<ModelSession>> CreateSession(std::shared_ptr<const Model>
     return std::unique_ptr<ModelSession>(std::move(session));
   }
   const std::string where = plan->device.ToString();
-  if (opts.trace != nullptr)
-    return Unsupported("tracing routes (--trace) reads the CPU blocks; it is not available for a model on " + where + " yet");
 #if BRICK_HAVE_CUDA
   auto gpu = CudaModel::Upload(std::move(model), plan->device.index);
   if (!gpu.ok()) return gpu.status().WithContext(where);

@@ -17,8 +17,7 @@ namespace brickrt {
 
 // plan: may be null (everything on the CPU). opts.mlp_placement is set from the plan's executors.
 // pool: the CPU threads (unused by a GPU session). Errors: Session::Create's; for a plan on a GPU,
-// Unsupported with a trace sink (tracing reads the CPU block's routing) or in a build without CUDA,
-// and the GPU's own errors (no such device, not enough memory).
+// Unsupported in a build without CUDA, and the GPU's own errors (no such device, not enough memory).
 Result<std::unique_ptr<ModelSession>> CreateSession(std::shared_ptr<const Model> model, const SplitPlan* plan,
                                                     SessionOptions opts, ThreadPool* pool);
 

@@ -130,7 +130,6 @@ int64_t CudaSession::PlannedBytes(const CudaModel& model, const SessionOptions& 
 Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const CudaModel> model,
                                                          const SessionOptions& opts) {
   BRICK_RETURN_IF_ERROR(ValidateSessionOptions(opts));
-  if (opts.trace != nullptr) return Unsupported("tracing does not run in a CUDA session yet; use a CPU Session");
   const int device = model->device();
   const std::string where = "creating a CUDA session on GPU " + std::to_string(device);
   Status st = cuda::UseDevice(device);
@@ -165,6 +164,16 @@ Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const C
   if (!offsets.ok()) return offsets.status().WithContext(where + " (pinned expert offsets)");
   s->offsets_host_ = std::move(offsets).value();
   if (opts.mlp_placement != nullptr) BRICK_RETURN_IF_ERROR(s->PlaceExperts(*opts.mlp_placement, d.R * s->model_->config().k_mlp));
+  if (opts.trace != nullptr) {
+    s->trace_ = std::make_unique<TraceRows>();
+    TraceRows& t = *s->trace_;
+    t.seq.resize(static_cast<size_t>(d.R));
+    t.tokens.resize(static_cast<size_t>(d.R));
+    t.pos.resize(static_cast<size_t>(d.R));
+    const size_t bytes = static_cast<size_t>(d.R * d.k) * 4;
+    BRICK_ASSIGN_OR_RETURN(t.ids, cuda::PinnedMemory::Allocate(bytes));
+    BRICK_ASSIGN_OR_RETURN(t.gates, cuda::PinnedMemory::Allocate(bytes));
+  }
   const auto slots = static_cast<size_t>(opts.max_sequences);
   s->caches_.reserve(slots);
   s->lengths_.reserve(slots);
@@ -228,6 +237,11 @@ Status CudaSession::UploadRows(std::span<const SequenceChunk> chunks, bool all_p
       positions[r] = lengths_[slot] + static_cast<int64_t>(j);
       kv[r] = caches_[slot].as<float>();  // layer 0; the device pointer is only offset here, never read
       if (all_positions || j + 1 == ch.tokens.size()) out_rows[out++] = static_cast<int32_t>(r);
+      if (trace_ != nullptr) {
+        trace_->seq[static_cast<size_t>(r)] = ch.seq;
+        trace_->tokens[static_cast<size_t>(r)] = ch.tokens[j];
+        trace_->pos[static_cast<size_t>(r)] = positions[r];
+      }
     }
   }
   for (int64_t l = 1; l < L; ++l)
@@ -243,6 +257,7 @@ Status CudaSession::UploadRows(std::span<const SequenceChunk> chunks, bool all_p
 }
 
 Status CudaSession::Block(size_t l, bool attention, int64_t n) {
+  const auto start = std::chrono::steady_clock::now();
   const ModelConfig& c = model_->config();
   const CudaLayer& layer = model_->layers()[l];
   const CudaNorm& ln = attention ? layer.ln1 : layer.ln2;
@@ -252,12 +267,13 @@ Status CudaSession::Block(size_t l, bool attention, int64_t n) {
   BRICK_RETURN_IF_ERROR(cuda::LayerNormCuda(s.h, n, D, ln.weight, ln.bias, DType::kF32, ln.eps, s.x, st));
   // K = V = LN₁(h): the new rows join their sequence's cache before anyone attends (a token sees itself).
   if (attention) BRICK_RETURN_IF_ERROR(cuda::WriteRowsCuda(s.x, n, D, LayerKv(l, n), rows_.positions, D, st));
-  if (!attention && bridge_ != nullptr && bridge_->AnyRemote(static_cast<int64_t>(l))) return SplitMlp(l, n);
+  if (!attention && bridge_ != nullptr && bridge_->AnyRemote(static_cast<int64_t>(l))) return SplitMlp(l, n, start);
   const int k = attention ? c.k_att : c.k_mlp;
   BRICK_RETURN_IF_ERROR(Route(attention ? layer.attn_router : layer.mlp_router, k, n, /*bias=*/nullptr));
   BRICK_RETURN_IF_ERROR(Experts(l, attention, n, k, attention ? layer.wq.data() : layer.w1.data(),
                                 attention ? layer.wo.data() : layer.w2.data()));
-  return Combine(n, k);
+  BRICK_RETURN_IF_ERROR(Combine(n, k));
+  return TraceBlock(l, attention, n, k, start);
 }
 
 Status CudaSession::Route(const CudaRouter& r, int k, int64_t n, const float* bias) {
@@ -360,6 +376,8 @@ Status CudaSession::PlaceExperts(const MlpPlacement& placement, int64_t max_pair
 }
 
 float* CudaSession::PairIn() const { return s_->pair_in; }
+const int32_t* CudaSession::RoutedIds() const { return s_->ids; }
+const float* CudaSession::RoutedGates() const { return s_->gates; }
 float* CudaSession::PairOut() const { return s_->pair_out; }
 
 Status CudaSession::Run(int64_t n, int64_t n_out, float* logits) {

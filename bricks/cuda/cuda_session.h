@@ -4,6 +4,7 @@
 // so Forward allocates nothing (host or device).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -21,8 +22,9 @@ namespace brickrt {
 
 class CudaSession final : public ModelSession {
  public:
-  // Validates the options as Session::Create does (trace must be null: tracing does not run on the GPU
-  // session; an mlp_placement sends those MLP experts to its executors, see SplitMlp), checks that
+  // Validates the options as Session::Create does (an mlp_placement sends those MLP experts to its
+  // executors, see SplitMlp; a trace sink is told about every block, at the cost of copying each
+  // block's routing back and waiting for the block to time it), checks that
   // PlannedBytes plus the model's weights fit
   // in the device's memory (OutOfRange naming the bytes), then allocates the step arena, a stream, a
   // cuBLAS handle and pinned staging on the model's device. Device errors pass through with context.
@@ -89,9 +91,14 @@ class CudaSession final : public ModelSession {
   // route among the available ones, send the executors their rows while the GPU runs its experts, put
   // their outputs in place, combine; route again without an executor whose failed call made it step
   // aside (on_failure: skip-expert), as the CPU block does. (cuda_session_split.cpp)
-  Status SplitMlp(size_t l, int64_t n);
+  Status SplitMlp(size_t l, int64_t n, std::chrono::steady_clock::time_point start);
   // Sets up SplitMlp for `placement` (checked against the model) and steps of up to max_pairs MLP pairs.
   Status PlaceExperts(const MlpPlacement& placement, int64_t max_pairs);
+  // With a trace sink (opts.trace): copies the block's routing (ids, gates [n, k]) back, waits for the
+  // block to finish and tells the sink, like Session::Trace (cuda_session_trace.cpp). No-op without.
+  Status TraceBlock(size_t l, bool attention, int64_t n, int k, std::chrono::steady_clock::time_point start);
+  const int32_t* RoutedIds() const;  // the last routing's kept slots, int32 [n, k] (device)
+  const float* RoutedGates() const;  // its gates, F32 [n, k] (device)
   float* PairIn() const;   // the gathered pair rows, F32 [P, D] (device)
   float* PairOut() const;  // the experts' outputs, F32 [P, D] (device)
   // This step's cache row pointers of layer l: [n] device pointers.
@@ -115,6 +122,14 @@ class CudaSession final : public ModelSession {
   // With an MLP placement (opts.mlp_placement): the executors' side, and per layer with remote experts
   // the W1/W2 pointer lists with nullptr where an executor runs the expert (empty for other layers).
   std::unique_ptr<CudaExecutorBridge> bridge_;
+  // With a trace sink: the step's rows on the host (sequence, position, token) and pinned room for one
+  // block's routing (int32 ids and F32 gates, [max_step_tokens, max k] each).
+  struct TraceRows {
+    std::vector<int32_t> seq, tokens;
+    std::vector<int64_t> pos;
+    cuda::PinnedMemory ids, gates;
+  };
+  std::unique_ptr<TraceRows> trace_;
   std::vector<std::vector<const void*>> split_w1_, split_w2_;
 
   std::vector<cuda::DeviceMemory> caches_;  // slot -> F32 [n_layer, max_context, D], kept when freed

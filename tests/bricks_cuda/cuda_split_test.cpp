@@ -122,6 +122,70 @@ TEST_F(CudaSplitTest, UnavailableExecutorsLeaveTheRoutingAsOnTheCpu) {
   ExpectClose(gpu2, cpu);  // stepping aside at the first call is being unavailable from the start
 }
 
+// Keeps a copy of every block a session reports (brick run --trace's source).
+class RecordingSink : public TraceSink {
+ public:
+  struct Block {
+    int64_t layer, n;
+    bool attention;
+    int k;
+    std::vector<int32_t> seq, tokens, slots;
+    std::vector<int64_t> pos, ids;
+    std::vector<float> gates;
+    std::vector<int32_t> owner;  // empty: all local
+  };
+  void OnBlock(const BlockTrace& t) override {
+    const auto n = static_cast<size_t>(t.n), nk = static_cast<size_t>(t.n * t.k);
+    blocks.push_back({t.layer, t.n, t.attention, t.k, {t.seq, t.seq + n}, {t.tokens, t.tokens + n},
+                      {t.slots, t.slots + nk}, {t.pos, t.pos + n}, *t.ids, {t.gates, t.gates + nk},
+                      t.owner != nullptr ? *t.owner : std::vector<int32_t>{}});
+    EXPECT_GE(t.seconds, 0.0);
+  }
+  std::vector<Block> blocks;
+};
+
+// --trace on a GPU: every block of every step reports the CPU session's routing (same slots, gates
+// within rounding), rows, tokens and, for split layers, who ran each expert.
+TEST_F(CudaSplitTest, TheTraceReportsTheCpuRouting) {
+  ThreadExecutor cpu_a(model_), cpu_b(model_), gpu_a(model_), gpu_b(model_);
+  const MlpPlacement cpu_placement = MakePlacement(*model_, {&cpu_a, &cpu_b});
+  const MlpPlacement gpu_placement = MakePlacement(*model_, {&gpu_a, &gpu_b});
+  RecordingSink cpu_sink, gpu_sink;
+  SessionOptions so{3, 32, 32};
+  so.mlp_placement = &cpu_placement;
+  so.trace = &cpu_sink;
+  auto cpu = Session::Create(model_, so, nullptr);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  so.mlp_placement = &gpu_placement;
+  so.trace = &gpu_sink;
+  auto gpu = CudaSession::Create(gpu_, so);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  Status st;
+  const std::vector<float> want = RunStepsOn(**cpu, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const std::vector<float> got = RunStepsOn(**gpu, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ExpectClose(got, want);
+  ASSERT_EQ(gpu_sink.blocks.size(), cpu_sink.blocks.size());
+  ASSERT_EQ(gpu_sink.blocks.size(), 4u * 3 * 2);  // 4 steps × 3 layers × 2 blocks
+  for (size_t i = 0; i < cpu_sink.blocks.size(); ++i) {
+    const RecordingSink::Block &g = gpu_sink.blocks[i], &c = cpu_sink.blocks[i];
+    SCOPED_TRACE("block " + std::to_string(i));
+    EXPECT_EQ(g.layer, c.layer);
+    EXPECT_EQ(g.attention, c.attention);
+    EXPECT_EQ(g.n, c.n);
+    EXPECT_EQ(g.k, c.k);
+    EXPECT_EQ(g.seq, c.seq);
+    EXPECT_EQ(g.pos, c.pos);
+    EXPECT_EQ(g.tokens, c.tokens);
+    EXPECT_EQ(g.slots, c.slots);
+    EXPECT_EQ(g.ids, c.ids);
+    EXPECT_EQ(g.owner, c.owner);
+    ASSERT_EQ(g.gates.size(), c.gates.size());
+    for (size_t j = 0; j < c.gates.size(); ++j) EXPECT_NEAR(g.gates[j], c.gates[j], 1e-5f);
+  }
+}
+
 TEST_F(CudaSplitTest, AFailedCallFailsTheStepAndNothingAdvances) {
   ThreadExecutor a(model_), b(model_);
   const MlpPlacement placement = MakePlacement(*model_, {&a, &b});
