@@ -12,6 +12,7 @@
 #include "bricks/session.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "cli/model_source.h"
 #include "cli/model_tokenizer.h"
 #include "cli/registry_access.h"

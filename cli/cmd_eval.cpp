@@ -3,6 +3,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "cli/eval_common.h"
 #include "cli/registry_access.h"
 #include "core/json.h"
@@ -27,6 +28,7 @@ int EvalCommand(const std::vector<std::string>& args) {
   a.Option("data", "FILE", "token ids (.ids, .tokens, .npy) or text (any other file; needs the model's tokenizer)");
   AddWindowOptions(a);
   a.Option("threads", "N", "worker threads, 0 = every usable core (default 0)");
+  AddDeviceOption(a);
   a.Flag("json", "print one JSON object: model, tokens, nll, perplexity, tokens_per_s, ...");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto ref = a.GetPositional(0);
@@ -36,6 +38,9 @@ int EvalCommand(const std::vector<std::string>& args) {
   if (!opts.ok()) return Fail(kCmd, opts.status().message(), 2);
   auto threads = a.GetInt("threads", 0);
   if (!threads.ok() || *threads < 0 || *threads > 1024) return Fail(kCmd, "--threads must be in [0, 1024]", 2);
+  auto device = ReadDeviceOption(a);
+  if (!device.ok()) return Fail(kCmd, device.status().message(), 2);
+  const std::unique_ptr<SplitPlan> plan = WholeModelOn(*device);
 
   auto reg = OpenRegistry(a, /*writes=*/false);
   if (!reg.ok()) return Fail(kCmd, reg.status().message());
@@ -46,6 +51,7 @@ int EvalCommand(const std::vector<std::string>& args) {
 
   ThreadPool pool(*threads == 0 ? UsableCores() : static_cast<int>(*threads));
   opts->pool = &pool;
+  opts->plan = plan.get();
   opts->progress = ProgressBar("eval " + m->label);
   auto r = EvaluatePerplexity(m->model, data->ids, *opts);
   FinishProgress(opts->progress);

@@ -4,6 +4,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "cli/eval_common.h"
 #include "cli/profile_plot.h"
 #include "cli/profile_sink.h"
@@ -47,6 +48,7 @@ int ProfileCommand(const std::vector<std::string>& args) {
   a.Option("plot", "FILE.png", "write a heatmap (layers x experts, one panel per kind)");
   a.Option("context", "N", "tokens per window; windows do not overlap (default 1024)");
   a.Option("threads", "N", "worker threads, 0 = every usable core (default 0)");
+  AddDeviceOption(a);
   a.Flag("json", "print {model, profile, data, data_digest, tokens, layers: [{layer, kind, counts, gate_mass}]}");
   if (const auto exit_code = a.ParseOrExit(args)) return *exit_code;
   const auto ref = a.GetPositional(0);
@@ -58,6 +60,9 @@ int ProfileCommand(const std::vector<std::string>& args) {
     return Fail(kCmd, "--context must be in [2, 1048576]", 2);
   auto threads = a.GetInt("threads", 0);
   if (!threads.ok() || *threads < 0 || *threads > 1024) return Fail(kCmd, "--threads must be in [0, 1024]", 2);
+  auto device = ReadDeviceOption(a);
+  if (!device.ok()) return Fail(kCmd, device.status().message(), 2);
+  const std::unique_ptr<SplitPlan> plan = WholeModelOn(*device);
 
   auto reg = OpenRegistry(a, /*writes=*/true);
   if (!reg.ok()) return Fail(kCmd, reg.status().message());
@@ -77,6 +82,7 @@ int ProfileCommand(const std::vector<std::string>& args) {
   opts.stride = *context;  // each token routed once (a window's first token is the previous one's last)
   opts.pool = &pool;
   opts.trace = &sink;
+  opts.plan = plan.get();
   opts.progress = ProgressBar("profile " + m->Ref());
   auto r = EvaluatePerplexity(measured->model, data->ids, opts);
   FinishProgress(opts.progress);

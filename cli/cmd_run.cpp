@@ -11,6 +11,7 @@
 #include "bricks/session.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/device_option.h"
 #include "cli/registry_access.h"
 #include "cli/model_source.h"
 #include "cli/run_args.h"
@@ -42,13 +43,6 @@ Status DumpLogits(ModelSession& session, const std::vector<int32_t>& prompt, con
   return WriteNpyF32(path, logits.data(), {T, V});
 }
 
-// --device for a model without a spec: the whole model runs there.
-void PlaceWhole(const RunArgs& r, std::unique_ptr<SplitPlan>* split) {
-  if (!r.device || !r.device->is_cuda()) return;
-  *split = std::make_unique<SplitPlan>();
-  (*split)->device = *r.device;
-}
-
 }  // namespace
 
 Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs& r, std::string* manifest,
@@ -60,7 +54,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
     if (tty) std::fprintf(stderr, "%s\n", ckpt.description.c_str());
     auto model = Model::Build(ckpt.config, std::move(ckpt.bricks));
     if (!model.ok()) return model.status().WithContext(r.checkpoint);
-    PlaceWhole(r, split);
+    *split = WholeModelOn(r.device);
     return model;
   }
   BRICK_ASSIGN_OR_RETURN(auto reg, OpenRegistry(a, /*writes=*/false));
@@ -90,7 +84,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
   BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadManifestModel(*reg, m));
   *manifest = m.Ref();
   BRICK_ASSIGN_OR_RETURN(*records, reg->ManifestBricks(m));
-  PlaceWhole(r, split);
+  *split = WholeModelOn(r.device);
   return loaded.model;
 }
 

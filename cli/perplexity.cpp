@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "node/session_factory.h"
 #include "bricks/session.h"
 
 namespace brickrt::cli {
@@ -46,7 +47,7 @@ Result<EvalResult> EvaluatePerplexity(std::shared_ptr<const Model> model, std::s
   so.max_context = context;
   so.max_step_tokens = chunk;
   so.trace = opts.trace;
-  BRICK_ASSIGN_OR_RETURN(auto session, Session::Create(model, so, opts.pool));
+  BRICK_ASSIGN_OR_RETURN(auto session, CreateSession(model, opts.plan, so, opts.pool));
   std::vector<float> logits(static_cast<size_t>(chunk * V));
 
   EvalResult r;

@@ -11,6 +11,7 @@
 #include "bricks/trace.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "node/split.h"
 
 namespace brickrt::cli {
 
@@ -20,6 +21,9 @@ struct EvalOptions {
   int64_t chunk = 256;     // tokens per Forward call inside a window (bounds the logits buffer)
   ThreadPool* pool = nullptr;
   TraceSink* trace = nullptr;  // told about every block of every Forward (brick profile)
+  // Where the model runs (node/session_factory.h: a plan whose device is a GPU runs it there); null:
+  // the CPU. Not owned.
+  const SplitPlan* plan = nullptr;
   // Called after each window with (tokens scored so far, tokens to score); may be empty.
   std::function<void(int64_t, int64_t)> progress;
 };
@@ -39,7 +43,7 @@ struct EvalResult {
 // windows share one token). A window scores only the tokens no earlier window scored, each from the
 // logits of the token before it in the same window.
 // Errors: InvalidArgument for fewer than 2 tokens, context < 2, stride outside [1, context] or an id
-// outside the model's vocabulary; as Session::Create / Forward.
+// outside the model's vocabulary; as CreateSession / Forward.
 Result<EvalResult> EvaluatePerplexity(std::shared_ptr<const Model> model, std::span<const int32_t> tokens,
                                       const EvalOptions& opts);
 

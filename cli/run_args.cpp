@@ -1,4 +1,5 @@
 // brick run's options and output.
+#include "cli/device_option.h"
 #include "cli/run_args.h"
 
 #include <cstdio>
@@ -104,11 +105,9 @@ Status ReadModelSource(const ArgParser& a, RunArgs* out) {
     r.spec = m.spec;  // a missing spec file is reported by the spec reader, naming the path
     r.model_ref = m.model_ref;
   }
-  if (a.Has("device")) {
-    r.device = ParseDeviceRef(a.Get("device"));
-    if (!r.device) return InvalidArgument("--device must be cpu or cuda:N (a GPU of this machine), not '" + a.Get("device") + "'");
-    if (!r.server.empty()) return InvalidArgument("--device places a model this process loads; the coordinator's model runs where its spec says");
-  }
+  BRICK_ASSIGN_OR_RETURN(r.device, ReadDeviceOption(a));
+  if (r.device && !r.server.empty())
+    return InvalidArgument("--device places a model this process loads; the coordinator's model runs where its spec says");
   if (r.checkpoint.empty() && r.model_ref.empty() && r.spec.empty() && r.server.empty()) {
     return InvalidArgument(
         "say what to run: a registry model (brick run NAME[:TAG|@VERSION]), a submodel spec (brick run SPEC.yaml), "
@@ -208,10 +207,6 @@ void AddRunOptions(ArgParser& a) {
   a.Flag("json", "print one JSON object: manifest, prompt_tokens, prompt, generated, *_tokens_per_s");
   a.Option("server", "ENDPOINT", "generate on a coordinator (brick serve, role: coordinator) instead of loading a model");
   a.Option("timeout-ms", "MS", "with --server: how long to wait for each reply (default 60000)");
-}
-
-void AddDeviceOption(ArgParser& a) {
-  a.Option("device", "DEV", "cpu or cuda:N: run the model there (a spec's placement.device; default cpu)");
 }
 
 void TextStream::Token(int32_t id) {

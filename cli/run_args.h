@@ -43,8 +43,6 @@ Status ReadModelSource(const ArgParser& a, RunArgs* out);
 
 // Declares the options ReadArgs reads.
 void AddRunOptions(ArgParser& a);
-// Declares --device (brick run and brick chat).
-void AddDeviceOption(ArgParser& a);
 
 // Prints text as a single prompt's tokens arrive (brick run --prompt): only complete UTF-8, flushed
 // after every token, then a newline at the end.

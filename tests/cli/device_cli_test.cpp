@@ -81,10 +81,40 @@ TEST_F(DeviceCliTest, GpuPlacementsRunOrSayWhyNot) {
   EXPECT_EQ(Run("tiny-demo --device cpu").out, cpu.out);
 }
 
+// brick eval / profile --device: the same perplexity as on the CPU where there is a GPU (F32 weights:
+// summation order only), one line naming the device where there is none.
+TEST_F(DeviceCliTest, EvalAndProfileOnAGpu) {
+  {
+    std::ofstream ids(Path("data.ids"));
+    for (int i = 0; i < 200; ++i) ids << (i * 37 + 11) % 300 << (i % 20 == 19 ? "\n" : " ");
+  }
+  const std::string data = " --data " + Path("data.ids") + " --context 64 --stride 32 --json";
+  const testing::CmdResult cpu = Brick("eval tiny-demo" + data);
+  ASSERT_EQ(cpu.code, 0) << cpu.err;
+  const testing::CmdResult gpu = Brick("eval tiny-demo --device cuda:0" + data);
+  const testing::CmdResult profile = Brick("profile tiny-demo --device cuda:0 --save p --data " + Path("data.ids"));
+  if (gpus_ == 0) {
+    for (const testing::CmdResult* r : {&gpu, &profile}) {
+      EXPECT_EQ(r->code, 1);
+      EXPECT_NE(r->err.find("cuda:0"), std::string::npos) << r->err;
+      EXPECT_EQ(r->err.find('\n'), r->err.size() - 1) << "one line: " << r->err;
+    }
+    return;
+  }
+  ASSERT_EQ(gpu.code, 0) << gpu.err;
+  EXPECT_EQ(profile.code, 0) << profile.err;
+  auto a = ParseJson(cpu.out), b = ParseJson(gpu.out);
+  ASSERT_TRUE(a.ok() && b.ok()) << cpu.out << gpu.out;
+  const double want = a->Find("perplexity")->as_double(), got = b->Find("perplexity")->as_double();
+  EXPECT_NEAR(got, want, 1e-4 * want);
+}
+
 TEST_F(DeviceCliTest, BadDevicesAreUsageErrors) {
   testing::CmdResult r = Run("tiny-demo --device gpu");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--device must be cpu or cuda:N"), std::string::npos) << r.err;
+  EXPECT_EQ(Brick("eval tiny-demo --device cuda --data x.ids").code, 1);  // "cuda" is cuda:0; the data is missing
+  EXPECT_EQ(Brick("eval tiny-demo --device tpu:0 --data x.ids").code, 2);
   r = Brick("run --server tcp://127.0.0.1:1 --device cuda:0 --tokens 1");
   EXPECT_EQ(r.code, 2);
   std::ofstream(Path("torn.yaml")) << "model: tiny-demo\nplacement:\n  rules: [{match: \"L0.attn.*\", on: cuda:0}]\n";
