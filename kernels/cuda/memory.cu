@@ -9,30 +9,20 @@ namespace brickrt::cuda {
 using detail::AsStream;
 using detail::CheckCuda;
 
-DeviceMemory& DeviceMemory::operator=(DeviceMemory&& o) noexcept {
-  if (this != &o) {
-    if (ptr_ != nullptr) cudaFree(ptr_);
-    ptr_ = o.ptr_, bytes_ = o.bytes_;
-    o.ptr_ = nullptr, o.bytes_ = 0;
-  }
-  return *this;
-}
-
-DeviceMemory::~DeviceMemory() {
-  if (ptr_ != nullptr) cudaFree(ptr_);
-}
+namespace detail {
+void FreeDevice(void* p) noexcept { cudaFree(p); }
+void FreePinned(void* p) noexcept { cudaFreeHost(p); }
+}  // namespace detail
 
 Result<DeviceMemory> DeviceMemory::Allocate(size_t bytes) {
-  DeviceMemory m;
-  if (bytes == 0) return Result<DeviceMemory>(std::move(m));
-  const cudaError_t e = cudaMalloc(&m.ptr_, bytes);
+  if (bytes == 0) return Result<DeviceMemory>(DeviceMemory());
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bytes);
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear a sticky "no device" error
-    m.ptr_ = nullptr;
     return CheckCuda(e, ("allocate " + std::to_string(bytes) + " bytes").c_str());
   }
-  m.bytes_ = bytes;
-  return Result<DeviceMemory>(std::move(m));
+  return Result<DeviceMemory>(DeviceMemory(p, bytes));
 }
 
 Stream& Stream::operator=(Stream&& o) noexcept {
@@ -62,30 +52,15 @@ Result<Stream> Stream::Create() {
 
 Status Stream::Synchronize() const { return CheckCuda(cudaStreamSynchronize(AsStream(s_)), "synchronize stream"); }
 
-PinnedMemory& PinnedMemory::operator=(PinnedMemory&& o) noexcept {
-  if (this != &o) {
-    if (ptr_ != nullptr) cudaFreeHost(ptr_);
-    ptr_ = o.ptr_, bytes_ = o.bytes_;
-    o.ptr_ = nullptr, o.bytes_ = 0;
-  }
-  return *this;
-}
-
-PinnedMemory::~PinnedMemory() {
-  if (ptr_ != nullptr) cudaFreeHost(ptr_);
-}
-
 Result<PinnedMemory> PinnedMemory::Allocate(size_t bytes) {
-  PinnedMemory m;
-  if (bytes == 0) return Result<PinnedMemory>(std::move(m));
-  const cudaError_t e = cudaMallocHost(&m.ptr_, bytes);
+  if (bytes == 0) return Result<PinnedMemory>(PinnedMemory());
+  void* p = nullptr;
+  const cudaError_t e = cudaMallocHost(&p, bytes);
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear a sticky "no device" error
-    m.ptr_ = nullptr;
     return CheckCuda(e, ("allocate " + std::to_string(bytes) + " pinned bytes").c_str());
   }
-  m.bytes_ = bytes;
-  return Result<PinnedMemory>(std::move(m));
+  return Result<PinnedMemory>(PinnedMemory(p, bytes));
 }
 
 Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {

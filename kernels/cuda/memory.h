@@ -14,27 +14,61 @@ namespace brickrt::cuda {
 // contract says so, and no entry point allocates device memory per call.
 using CudaStream = void*;
 
-// One device allocation on the current device (cudaMalloc), freed on destruction. Move-only.
-class DeviceMemory {
- public:
-  DeviceMemory() = default;
-  DeviceMemory(DeviceMemory&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr, o.bytes_ = 0; }
-  DeviceMemory& operator=(DeviceMemory&& o) noexcept;
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  ~DeviceMemory();
+namespace detail {
 
-  // Unavailable without a device, Internal with the CUDA error string on any other failure.
-  static Result<DeviceMemory> Allocate(size_t bytes);
+// Release one allocation of each kind (cudaFree, cudaFreeHost; the host emulation has its own).
+void FreeDevice(void* p) noexcept;
+void FreePinned(void* p) noexcept;
+
+// One allocation, released by Free on destruction. Move-only. DeviceMemory and PinnedMemory are this
+// with their own allocator.
+template <void (*Free)(void*) noexcept>
+class OwnedAllocation {
+ public:
+  OwnedAllocation() = default;
+  OwnedAllocation(OwnedAllocation&& o) noexcept
+      : ptr_(std::exchange(o.ptr_, nullptr)), bytes_(std::exchange(o.bytes_, size_t{0})) {}
+  OwnedAllocation& operator=(OwnedAllocation&& o) noexcept {
+    if (this != &o) {
+      Release();
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      bytes_ = std::exchange(o.bytes_, size_t{0});
+    }
+    return *this;
+  }
+  OwnedAllocation(const OwnedAllocation&) = delete;
+  OwnedAllocation& operator=(const OwnedAllocation&) = delete;
+  ~OwnedAllocation() { Release(); }
 
   void* data() const { return ptr_; }
   template <typename T>
   T* as() const { return static_cast<T*>(ptr_); }
   size_t bytes() const { return bytes_; }
 
+ protected:
+  OwnedAllocation(void* ptr, size_t bytes) : ptr_(ptr), bytes_(bytes) {}
+
  private:
+  void Release() noexcept {
+    if (ptr_ != nullptr) Free(ptr_);
+    ptr_ = nullptr;
+    bytes_ = 0;
+  }
   void* ptr_ = nullptr;
   size_t bytes_ = 0;
+};
+
+}  // namespace detail
+
+// One device allocation on the current device (cudaMalloc), freed on destruction. Move-only.
+class DeviceMemory : public detail::OwnedAllocation<detail::FreeDevice> {
+ public:
+  DeviceMemory() = default;
+  // Unavailable without a device, Internal with the CUDA error string on any other failure.
+  static Result<DeviceMemory> Allocate(size_t bytes);
+
+ private:
+  DeviceMemory(void* ptr, size_t bytes) : OwnedAllocation(ptr, bytes) {}
 };
 
 // A non-blocking CUDA stream, destroyed (after its work completes) on destruction. Move-only.
@@ -58,26 +92,14 @@ class Stream {
 
 // Page-locked host memory (cudaMallocHost), freed on destruction. Move-only. Copies between it and the
 // device are truly asynchronous, so a host thread can go on working while they run.
-class PinnedMemory {
+class PinnedMemory : public detail::OwnedAllocation<detail::FreePinned> {
  public:
   PinnedMemory() = default;
-  PinnedMemory(PinnedMemory&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr, o.bytes_ = 0; }
-  PinnedMemory& operator=(PinnedMemory&& o) noexcept;
-  PinnedMemory(const PinnedMemory&) = delete;
-  PinnedMemory& operator=(const PinnedMemory&) = delete;
-  ~PinnedMemory();
-
   // Unavailable without a device, Internal with the CUDA error string on any other failure.
   static Result<PinnedMemory> Allocate(size_t bytes);
 
-  void* data() const { return ptr_; }
-  template <typename T>
-  T* as() const { return static_cast<T*>(ptr_); }
-  size_t bytes() const { return bytes_; }
-
  private:
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
+  PinnedMemory(void* ptr, size_t bytes) : OwnedAllocation(ptr, bytes) {}
 };
 
 // A bump allocator over one DeviceMemory: every buffer of a model's weights or of a session's scratch

@@ -9,25 +9,15 @@
 
 namespace brickrt::cuda {
 
-DeviceMemory& DeviceMemory::operator=(DeviceMemory&& o) noexcept {
-  if (this != &o) {
-    if (ptr_ != nullptr) emul::UnmapDevice(ptr_);
-    ptr_ = o.ptr_, bytes_ = o.bytes_;
-    o.ptr_ = nullptr, o.bytes_ = 0;
-  }
-  return *this;
-}
-
-DeviceMemory::~DeviceMemory() {
-  if (ptr_ != nullptr) emul::UnmapDevice(ptr_);
-}
+namespace detail {
+void FreeDevice(void* p) noexcept { emul::UnmapDevice(p); }
+void FreePinned(void* p) noexcept { emul::FreePinned(p); }
+}  // namespace detail
 
 Result<DeviceMemory> DeviceMemory::Allocate(size_t bytes) {
-  DeviceMemory m;
-  if (bytes == 0) return Result<DeviceMemory>(std::move(m));
-  BRICK_ASSIGN_OR_RETURN(m.ptr_, emul::MapDevice(bytes));
-  m.bytes_ = bytes;
-  return Result<DeviceMemory>(std::move(m));
+  if (bytes == 0) return Result<DeviceMemory>(DeviceMemory());
+  BRICK_ASSIGN_OR_RETURN(void* p, emul::MapDevice(bytes));
+  return Result<DeviceMemory>(DeviceMemory(p, bytes));
 }
 
 Stream& Stream::operator=(Stream&& o) noexcept {
@@ -59,24 +49,11 @@ Status Stream::Synchronize() const {
   return Status::Ok();
 }
 
-PinnedMemory& PinnedMemory::operator=(PinnedMemory&& o) noexcept {
-  if (this != &o) {
-    emul::FreePinned(ptr_);
-    ptr_ = o.ptr_, bytes_ = o.bytes_;
-    o.ptr_ = nullptr, o.bytes_ = 0;
-  }
-  return *this;
-}
-
-PinnedMemory::~PinnedMemory() { emul::FreePinned(ptr_); }
-
 Result<PinnedMemory> PinnedMemory::Allocate(size_t bytes) {
-  PinnedMemory m;
-  if (bytes == 0) return Result<PinnedMemory>(std::move(m));
-  m.ptr_ = emul::AllocatePinned(bytes);
-  if (m.ptr_ == nullptr) return Internal("CUDA emulation: allocate " + std::to_string(bytes) + " pinned bytes");
-  m.bytes_ = bytes;
-  return Result<PinnedMemory>(std::move(m));
+  if (bytes == 0) return Result<PinnedMemory>(PinnedMemory());
+  void* p = emul::AllocatePinned(bytes);
+  if (p == nullptr) return Internal("CUDA emulation: allocate " + std::to_string(bytes) + " pinned bytes");
+  return Result<PinnedMemory>(PinnedMemory(p, bytes));
 }
 
 Status CopyToDevice(void* dst, const void* src, size_t bytes, CudaStream stream) {
