@@ -58,19 +58,9 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 // A pruned model: expert counts differ per layer, top-2 of 3..8.
 TestModelOptions Pruned(DType dt) {
-  TestModelOptions o;
-  o.layers = 3;
-  o.d_model = 64;
-  o.ffd_hidden = 96;
-  o.gating_size = 32;
-  o.vocab = 257;
-  o.attn_experts_per_layer = {4, 3, 6};
-  o.mlp_experts_per_layer = {8, 5, 7};
-  o.k_att = 2;
-  o.k_mlp = 2;
-  o.dtype = dt;
-  o.seed = 7;
-  return o;
+  return {.layers = 3, .d_model = 64, .ffd_hidden = 96, .gating_size = 32, .vocab = 257,
+          .attn_experts_per_layer = {4, 3, 6}, .mlp_experts_per_layer = {8, 5, 7}, .k_att = 2, .k_mlp = 2,
+          .dtype = dt, .seed = 7};
 }
 
 // Every row goes to every expert (k = E), so rounding cannot change which experts run.

@@ -60,6 +60,21 @@ class CudaSplitTest : public ::testing::Test {
     return RunStepsOn(**session, error);
   }
 
+  // RunSteps with executors (cpu_a, cpu_b) on the CPU and (gpu_a, gpu_b) on the GPU, in the same
+  // placement: the GPU's logits must be the CPU's. Returns the CPU's.
+  std::vector<float> SplitOnBoth(ThreadExecutor& cpu_a, ThreadExecutor& cpu_b, ThreadExecutor& gpu_a,
+                                 ThreadExecutor& gpu_b) {
+    const MlpPlacement on_cpu = MakePlacement(*model_, {&cpu_a, &cpu_b});
+    const MlpPlacement on_gpu = MakePlacement(*model_, {&gpu_a, &gpu_b});
+    Status st;
+    const std::vector<float> cpu = RunSteps(model_, &on_cpu, &st);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    const std::vector<float> gpu = RunOnGpu(&on_gpu, &st);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    ExpectClose(gpu, cpu);
+    return cpu;
+  }
+
   static void ExpectClose(const std::vector<float>& gpu, const std::vector<float>& cpu) {
     ASSERT_EQ(gpu.size(), cpu.size());
     for (size_t i = 0; i < cpu.size(); ++i)
@@ -72,14 +87,7 @@ class CudaSplitTest : public ::testing::Test {
 
 TEST_F(CudaSplitTest, ExpertsOnExecutorsGiveTheCpuSplitLogitsWithOneCallPerLayerAndExecutor) {
   ThreadExecutor cpu_a(model_), cpu_b(model_), gpu_a(model_), gpu_b(model_);
-  const MlpPlacement cpu_placement = MakePlacement(*model_, {&cpu_a, &cpu_b});
-  const MlpPlacement gpu_placement = MakePlacement(*model_, {&gpu_a, &gpu_b});
-  Status st;
-  const std::vector<float> cpu = RunSteps(model_, &cpu_placement, &st);
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  const std::vector<float> gpu = RunOnGpu(&gpu_placement, &st);
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  ExpectClose(gpu, cpu);
+  const std::vector<float> cpu = SplitOnBoth(cpu_a, cpu_b, gpu_a, gpu_b);
   // Same calls: per step (prefill + 3 decodes), layers 0 and 2, each executor once when it has rows.
   for (auto [g, c] : {std::pair{&gpu_a, &cpu_a}, std::pair{&gpu_b, &cpu_b}}) {
     ASSERT_EQ(g->calls.size(), c->calls.size());
@@ -91,6 +99,7 @@ TEST_F(CudaSplitTest, ExpertsOnExecutorsGiveTheCpuSplitLogitsWithOneCallPerLayer
     }
   }
   // Without executors the GPU model gives the same logits too (the bridge only moves rows).
+  Status st;
   const std::vector<float> plain = RunOnGpu(nullptr, &st);
   ASSERT_TRUE(st.ok()) << st.ToString();
   ExpectClose(plain, cpu);
@@ -99,27 +108,14 @@ TEST_F(CudaSplitTest, ExpertsOnExecutorsGiveTheCpuSplitLogitsWithOneCallPerLayer
 TEST_F(CudaSplitTest, UnavailableExecutorsLeaveTheRoutingAsOnTheCpu) {
   ThreadExecutor cpu_a(model_), cpu_b(model_), gpu_a(model_), gpu_b(model_);
   cpu_b.available = gpu_b.available = false;  // its experts leave layers 0 and 2's routing
-  const MlpPlacement cpu_placement = MakePlacement(*model_, {&cpu_a, &cpu_b});
-  const MlpPlacement gpu_placement = MakePlacement(*model_, {&gpu_a, &gpu_b});
-  Status st;
-  const std::vector<float> cpu = RunSteps(model_, &cpu_placement, &st);
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  const std::vector<float> gpu = RunOnGpu(&gpu_placement, &st);
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  const std::vector<float> cpu = SplitOnBoth(cpu_a, cpu_b, gpu_a, gpu_b);
   EXPECT_TRUE(gpu_b.calls.empty());
-  ExpectClose(gpu, cpu);
   // A failed call whose executor then steps aside: routed again without it, on both.
   ThreadExecutor cpu_c(model_), cpu_d(model_), gpu_c(model_), gpu_d(model_);
   for (ThreadExecutor* e : {&cpu_d, &gpu_d}) e->fail_finish = e->step_aside_on_failure = true;
-  const MlpPlacement cpu_aside = MakePlacement(*model_, {&cpu_c, &cpu_d});
-  const MlpPlacement gpu_aside = MakePlacement(*model_, {&gpu_c, &gpu_d});
-  const std::vector<float> cpu2 = RunSteps(model_, &cpu_aside, &st);
-  ASSERT_TRUE(st.ok()) << st.ToString();
-  const std::vector<float> gpu2 = RunOnGpu(&gpu_aside, &st);
-  ASSERT_TRUE(st.ok()) << st.ToString();
+  const std::vector<float> aside = SplitOnBoth(cpu_c, cpu_d, gpu_c, gpu_d);
   EXPECT_FALSE(gpu_d.available);
-  ExpectClose(gpu2, cpu2);
-  ExpectClose(gpu2, cpu);  // stepping aside at the first call is being unavailable from the start
+  EXPECT_TRUE(aside == cpu);  // on the CPU, stepping aside at the first call is being unavailable from the start
 }
 
 // Keeps a copy of every block a session reports (brick run --trace's source).
