@@ -70,15 +70,9 @@ Result<CublasHandle> CublasHandle::Create() {
   return Result<CublasHandle>(std::move(out));
 }
 
-size_t MatmulScratchBytes(int64_t M, int64_t K, DType wt) {
-  return wt == DType::kF32 ? 0 : static_cast<size_t>(M) * static_cast<size_t>(K) * DTypeSize(wt);
-}
-
-namespace {
-
 // y = alpha·x·W + beta·y (beta 0: y is not read). K = 0: y = beta·y, i.e. zeroed or left as it is.
-Status Gemm(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-            bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream) {
+Status GemmCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
+                int64_t N, bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream) {
   if (M == 0 || N == 0) return Status::Ok();
   if (M > INT_MAX || K > INT_MAX || N > INT_MAX) return InvalidArgument("MatmulCuda: a dimension is >= 2^31");
   if (K == 0) return beta == 0.0f ? ZeroDevice(y, static_cast<size_t>(M * N) * sizeof(float), stream) : Status::Ok();
@@ -111,18 +105,6 @@ Status Gemm(const CublasHandle& handle, const float* x, int64_t M, int64_t K, co
   return CheckCublas(cublasGemmEx(h, op_w, CUBLAS_OP_N, m, n, k, &alpha, w, in_type, ldw, xin, in_type, k, &beta, y,
                                   CUDA_R_32F, m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      "GemmEx");
-}
-
-}  // namespace
-
-Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-                  bool w_transposed, float* y, void* scratch, CudaStream stream) {
-  return Gemm(handle, x, M, K, w, wt, N, w_transposed, 1.0f, 0.0f, y, scratch, stream);
-}
-
-Status MatmulAddCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
-                     int64_t N, bool w_transposed, float alpha, float* y, void* scratch, CudaStream stream) {
-  return Gemm(handle, x, M, K, w, wt, N, w_transposed, alpha, 1.0f, y, scratch, stream);
 }
 
 }  // namespace brickrt::cuda

@@ -33,21 +33,30 @@ class CublasHandle {
 
 // Scratch bytes MatmulCuda needs for an x of M rows and K columns: cuBLAS GEMMs take both inputs in one
 // type, so for F16/BF16 weights x is first rounded to the weight dtype (M·K·2 bytes); 0 for F32.
-size_t MatmulScratchBytes(int64_t M, int64_t K, DType wt);
+inline size_t MatmulScratchBytes(int64_t M, int64_t K, DType wt) {
+  return wt == DType::kF32 ? 0 : static_cast<size_t>(M) * static_cast<size_t>(K) * DTypeSize(wt);
+}
 
-// y[M, N] = x[M, K] · W, all device, row-major. W is `wt` [K, N] (w_transposed = false) or [N, K]
-// (w_transposed = true, y = x·Wᵀ). Overwrites y. F32 weights: SGEMM-equivalent, F32 compute without
-// TF32. F16/BF16 weights: x rounded to the weight dtype into `scratch` (MatmulScratchBytes), then
-// cublasGemmEx with F32 accumulation and F32 output — the one numerical difference from the CPU,
-// which widens W instead of narrowing x. Enqueued on `stream`; allocates nothing.
-// REQUIRES: M, K, N < 2^31. InvalidArgument when scratch is missing for F16/BF16.
-Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-                  bool w_transposed, float* y, void* scratch, CudaStream stream);
+// y[M, N] = alpha · x[M, K] · W + beta · y, all device, row-major. W is `wt` [K, N] (w_transposed =
+// false) or [N, K] (w_transposed = true, y = x·Wᵀ). beta = 0 never reads y. F32 weights: SGEMM-
+// equivalent, F32 compute without TF32. F16/BF16 weights: x rounded to the weight dtype into `scratch`
+// (MatmulScratchBytes), then cublasGemmEx with F32 accumulation and F32 output — the one numerical
+// difference from the CPU, which widens W instead of narrowing x. K = 0 gives y = beta·y (zeroed for
+// beta = 0). Enqueued on `stream`; allocates nothing. REQUIRES: M, K, N < 2^31. InvalidArgument when
+// scratch is missing for F16/BF16.
+Status GemmCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
+                bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream);
 
-// y[M, N] += alpha · x[M, K] · W (cuBLAS beta = 1): MatmulCuda's contract otherwise (the same layouts,
-// x rounded to a F16/BF16 weight dtype in `scratch`). For LoRA deltas, y += multiplier·(x·Aᵀ)·Bᵀ.
-// K = 0 adds nothing.
-Status MatmulAddCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
-                     int64_t N, bool w_transposed, float alpha, float* y, void* scratch, CudaStream stream);
+// y = x·W (overwrites y).
+inline Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
+                         int64_t N, bool w_transposed, float* y, void* scratch, CudaStream stream) {
+  return GemmCuda(handle, x, M, K, w, wt, N, w_transposed, 1.0f, 0.0f, y, scratch, stream);
+}
+
+// y += alpha·x·W (cuBLAS beta = 1). For LoRA deltas, y += multiplier·(x·Aᵀ)·Bᵀ.
+inline Status MatmulAddCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
+                            int64_t N, bool w_transposed, float alpha, float* y, void* scratch, CudaStream stream) {
+  return GemmCuda(handle, x, M, K, w, wt, N, w_transposed, alpha, 1.0f, y, scratch, stream);
+}
 
 }  // namespace brickrt::cuda
