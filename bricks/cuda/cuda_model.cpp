@@ -113,6 +113,18 @@ std::vector<CudaModel::Piece> CudaModel::Plan() {
   norm(m.ln_f(), &ln_f_);
   matrix(m.lm_head().w(), &lm_head_);
   loras(m.lm_head().lora(), &lm_head_lora_);
+  // Pointer tables last: pieces are filled in order, so every expert's device address is known by then.
+  auto pointers = [&pieces](const std::vector<const void*>& ptrs, const void* const** dst) {
+    pieces.push_back({ptrs.size() * sizeof(void*),
+                      [&ptrs](void* host) { std::memcpy(host, ptrs.data(), ptrs.size() * sizeof(void*)); },
+                      [dst](const void* d) { *dst = static_cast<const void* const*>(d); }});
+  };
+  for (CudaLayer& l : layers_) {
+    pointers(l.wq, &l.wq_table);
+    pointers(l.wo, &l.wo_table);
+    pointers(l.w1, &l.w1_table);
+    pointers(l.w2, &l.w2_table);
+  }
   if (m.embedding().table().dtype() != DType::kF32) scratch_dtype_ = m.embedding().table().dtype();
   return pieces;
 }

@@ -50,6 +50,12 @@ struct CudaLayer {
   std::vector<const void*> w1;  // [kept E_m] dtype [D, F]
   std::vector<const void*> w2;  // [kept E_m] dtype [F, D]
   std::vector<CudaLoras> w1_lora, w2_lora;  // [kept E_m]
+  // The expert pointers above again as device arrays ([kept E] device pointers each), for kernels that
+  // find each pair's expert on the GPU (no host synchronization to size per-expert GEMMs).
+  const void* const* wq_table = nullptr;
+  const void* const* wo_table = nullptr;
+  const void* const* w1_table = nullptr;
+  const void* const* w2_table = nullptr;
 };
 
 class CudaModel {

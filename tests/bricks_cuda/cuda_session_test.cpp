@@ -314,6 +314,15 @@ TEST(CudaSessionCreate, OptionsAreCheckedAsSessionDoesAndSlotsAreReused) {
   ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
   EXPECT_EQ((*gpu)->device_bytes(), CudaModel::PlannedBytes(*model));
   EXPECT_GE((*gpu)->device_bytes(), model->TotalWeightBytes());
+  // The device pointer tables hold the same expert addresses as the host lists.
+  for (const CudaLayer& l : (*gpu)->layers()) {
+    for (auto [table, list] : {std::pair{l.wq_table, &l.wq}, std::pair{l.wo_table, &l.wo},
+                               std::pair{l.w1_table, &l.w1}, std::pair{l.w2_table, &l.w2}}) {
+      std::vector<const void*> got(list->size());
+      ASSERT_TRUE(cuda::CopyToHost(got.data(), table, got.size() * sizeof(void*), nullptr).ok());
+      EXPECT_EQ(got, *list);
+    }
+  }
   EXPECT_EQ(CudaSession::Create(*gpu, SessionOptions{0, 8, 8}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CudaSession::Create(*gpu, SessionOptions{1, 0, 8}).status().code(), StatusCode::kInvalidArgument);
   // An MLP placement is checked against the model (cuda_split_test.cpp runs one).
