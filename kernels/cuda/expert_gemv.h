@@ -95,7 +95,7 @@ inline size_t ExpertGemvScratchBytes(int64_t P, int64_t N) {
 // BuildExpertGroupsCuda writes them; found per pair by binary search on the device). weights: DEVICE
 // array of E device pointers, each `wt` [K, N] row-major (nullptr: the expert is not on this GPU and its
 // pairs' rows of y are left untouched; so are the rows of pairs outside [offsets[0], offsets[E])).
-// x F32 [P, K] (row stride ldx), y F32 [P, N] (row stride ldy), device. F32 activations, weights
+// x F32 [P, K] (row stride ldx), y F32 [P, N] (row stride ldy), device, not overlapping. F32 activations, weights
 // widened exactly in registers, F32 accumulation: the CPU's arithmetic up to summation order (split-K
 // partial sums added in split order, deterministic: no atomics). K = 0 zeroes the computed rows.
 // scratch: device, ExpertGemvScratchBytes(P, N) bytes (may be null when that is 0). For decode-sized P
