@@ -95,13 +95,14 @@ inline size_t ExpertGemvScratchBytes(int64_t P, int64_t N) {
 // BuildExpertGroupsCuda writes them; found per pair by binary search on the device). weights: DEVICE
 // array of E device pointers, each `wt` [K, N] row-major (nullptr: the expert is not on this GPU and its
 // pairs' rows of y are left untouched; so are the rows of pairs outside [offsets[0], offsets[E])).
-// x F32 [P, K] (row stride ldx), y F32 [P, N] (row stride ldy), device, not overlapping. F32 activations, weights
-// widened exactly in registers, F32 accumulation: the CPU's arithmetic up to summation order (split-K
-// partial sums added in split order, deterministic: no atomics). K = 0 zeroes the computed rows.
-// scratch: device, ExpertGemvScratchBytes(P, N) bytes (may be null when that is 0). For decode-sized P
-// (every pair re-reads its expert's weights once per chunk of 4 pairs; the cuBLAS path stays for
-// prefill). InvalidArgument (before any launch): a dimension or stride >= 2^31, ldx < K, ldy < N,
-// E < 1, a dtype other than F32/F16/BF16, missing scratch. P = 0 or N = 0: OK without a launch.
+// x F32 [P, K] (row stride ldx), y F32 [P, N] (row stride ldy), device, not overlapping. F32
+// activations, weights widened exactly in registers, F32 accumulation: the CPU's arithmetic up to
+// summation order (split-K partial sums added in split order, deterministic: no atomics). K = 0 zeroes
+// the computed rows. scratch: device, ExpertGemvScratchBytes(P, N) bytes (may be null when that is 0).
+// For decode-sized P: an expert's weights are read once per run of its pairs within each chunk of 4
+// consecutive pairs, so large P re-reads them (the cuBLAS path stays for prefill). InvalidArgument
+// (before any launch): a dimension or stride >= 2^31, ldx < K, ldy < N, E < 1, a dtype other than
+// F32/F16/BF16, missing scratch. P = 0 or N = 0: OK without a launch.
 // Enqueued on `stream`; allocates nothing, never synchronizes.
 Status ExpertGemvCuda(const float* x, int64_t ldx, int64_t P, int64_t K, const int32_t* offsets, int64_t E,
                       const void* const* weights, DType wt, int64_t N, float* y, int64_t ldy, void* scratch,
