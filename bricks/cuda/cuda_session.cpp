@@ -9,6 +9,7 @@
 #include "bricks/step_validation.h"
 #include "kernels/cuda/device.h"
 #include "kernels/cuda/expert_gemm.h"
+#include "kernels/cuda/expert_gemv.h"
 #include "kernels/cuda/gelu.h"
 #include "kernels/cuda/layernorm.h"
 #include "kernels/cuda/rows.h"
@@ -25,6 +26,7 @@ struct Dims {
   int64_t E = 0;  // most kept experts of any router
   int64_t k = 0;  // max(k_att, k_mlp)
   int64_t r = 0;  // the largest LoRA rank attached (0: none)
+  size_t gemv = 0;  // ExpertGemvScratchBytes for every block ExpertGemvCuda may run
   DType dt = DType::kF32;  // what the matmul scratch is sized for (CudaModel::scratch_dtype)
 };
 
@@ -37,6 +39,9 @@ Dims DimsOf(const CudaModel& m, const SessionOptions& o) {
   for (const CudaLayer& l : m.layers()) d.E = std::max({d.E, l.attn_router.n_experts, l.mlp_router.n_experts});
   d.k = std::max(c.k_att, c.k_mlp);
   d.r = m.cpu().MaxLoraRank();
+  // The split-K scratch depends on P and N in steps: take the largest over the sizes a block uses.
+  for (int64_t P = 1; P <= std::min<int64_t>(CudaSession::kGemvMaxPairs, d.R * d.k); ++P)
+    for (int64_t N : {d.D, d.A, d.F}) d.gemv = std::max(d.gemv, cuda::ExpertGemvScratchBytes(P, N));
   d.dt = m.scratch_dtype();
   return d;
 }
@@ -73,6 +78,7 @@ struct CudaSession::Scratch {
   float* pair_out = nullptr;       // F32 [P, D]          expert outputs before gating
   void* matmul = nullptr;          // MatmulScratchBytes(R, max(D, A, F, G)): x rounded to the weight dtype
   float* lora = nullptr;           // F32 [R, r]      x·A of one LoRA delta (none without loras)
+  void* gemv = nullptr;            // ExpertGemvCuda's split-K partial sums (Dims::gemv)
   float* logits = nullptr;         // F32 [R, V]
   char* meta = nullptr;            // StepLayout(R, L).bytes
 
@@ -97,6 +103,7 @@ struct CudaSession::Scratch {
     pair_out = f32(P * d.D);
     matmul = carve(cuda::MatmulScratchBytes(d.R, std::max({d.D, d.A, d.F, d.G}), d.dt));
     lora = f32(d.R * d.r);
+    gemv = carve(d.gemv);
     logits = f32(d.R * d.V);
     meta = static_cast<char*>(carve(StepLayout(d.R, d.L).bytes));
   }
@@ -128,7 +135,7 @@ int64_t CudaSession::PlannedBytes(const CudaModel& model, const SessionOptions& 
 }
 
 Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const CudaModel> model,
-                                                         const SessionOptions& opts) {
+                                                         const SessionOptions& opts, int64_t gemv_max_pairs) {
   BRICK_RETURN_IF_ERROR(ValidateSessionOptions(opts));
   const int device = model->device();
   const std::string where = "creating a CUDA session on GPU " + std::to_string(device);
@@ -143,6 +150,15 @@ Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const C
   }
 
   std::unique_ptr<CudaSession> s(new CudaSession(std::move(model), opts));
+  s->gemv_max_pairs_ = std::max<int64_t>(0, gemv_max_pairs);
+  for (const CudaLayer& l : s->model_->layers()) {
+    auto any = [](const std::vector<CudaLoras>& a, const std::vector<CudaLoras>& b) {
+      auto has = [](const CudaLoras& x) { return !x.empty(); };
+      return std::any_of(a.begin(), a.end(), has) || std::any_of(b.begin(), b.end(), has);
+    };
+    s->block_loras_.push_back(any(l.wq_lora, l.wo_lora));
+    s->block_loras_.push_back(any(l.w1_lora, l.w2_lora));
+  }
   const Dims d = DimsOf(*s->model_, opts);
   auto stream = cuda::Stream::Create();
   if (!stream.ok()) return stream.status().WithContext(where);
@@ -269,14 +285,20 @@ Status CudaSession::Block(size_t l, bool attention, int64_t n) {
   if (attention) BRICK_RETURN_IF_ERROR(cuda::WriteRowsCuda(s.x, n, D, LayerKv(l, n), rows_.positions, D, st));
   if (!attention && bridge_ != nullptr && bridge_->AnyRemote(static_cast<int64_t>(l))) return SplitMlp(l, n, start);
   const int k = attention ? c.k_att : c.k_mlp;
-  BRICK_RETURN_IF_ERROR(Route(attention ? layer.attn_router : layer.mlp_router, k, n, /*bias=*/nullptr));
+  const bool gemv = UseGemv(l, attention, n * k);
+  BRICK_RETURN_IF_ERROR(
+      Route(attention ? layer.attn_router : layer.mlp_router, k, n, /*bias=*/nullptr, /*host_offsets=*/!gemv));
   BRICK_RETURN_IF_ERROR(Experts(l, attention, n, k, attention ? layer.wq.data() : layer.w1.data(),
-                                attention ? layer.wo.data() : layer.w2.data()));
+                                attention ? layer.wo.data() : layer.w2.data(), gemv));
   BRICK_RETURN_IF_ERROR(Combine(n, k));
   return TraceBlock(l, attention, n, k, start);
 }
 
-Status CudaSession::Route(const CudaRouter& r, int k, int64_t n, const float* bias) {
+bool CudaSession::UseGemv(size_t l, bool attention, int64_t P) const {
+  return P <= gemv_max_pairs_ && !block_loras_[l * 2 + (attention ? 0 : 1)];
+}
+
+Status CudaSession::Route(const CudaRouter& r, int k, int64_t n, const float* bias, bool host_offsets) {
   const ModelConfig& c = model_->config();
   const int64_t D = c.n_embd, G = c.gating_size, E = r.n_experts;
   const DType dt = model_->dtype();
@@ -293,13 +315,15 @@ Status CudaSession::Route(const CudaRouter& r, int k, int64_t n, const float* bi
   BRICK_RETURN_IF_ERROR(
       cuda::BuildExpertGroupsCuda(s.ids, s.gates, n, k, E, s.offsets, s.pair_rows, s.pair_gates, s.pair_of, st));
   // The block's one synchronization: the per-expert GEMMs are sized on the host (spec §2.7).
-  BRICK_RETURN_IF_ERROR(
-      cuda::CopyToHost(offsets_host_.data(), s.offsets, static_cast<size_t>(E + 1) * sizeof(int32_t), st));
+  if (host_offsets) {
+    BRICK_RETURN_IF_ERROR(
+        cuda::CopyToHost(offsets_host_.data(), s.offsets, static_cast<size_t>(E + 1) * sizeof(int32_t), st));
+  }
   return cuda::GatherRowsCuda(s.x, c.n_embd, s.pair_rows, n * k, s.pair_in, st);
 }
 
 Status CudaSession::Experts(size_t l, bool attention, int64_t n, int k, const void* const* w_in,
-                            const void* const* w_out) {
+                            const void* const* w_out, bool gemv) {
   const ModelConfig& c = model_->config();
   const CudaLayer& layer = model_->layers()[l];
   const int64_t D = c.n_embd, E = (attention ? layer.attn_router : layer.mlp_router).n_experts;
@@ -308,12 +332,22 @@ Status CudaSession::Experts(size_t l, bool attention, int64_t n, int k, const vo
   void* st = stream_.get();
   // pair_in [P, D] → pair_out [P, D]: Wq, attention, Wo, or W1, tanh GELU, W2.
   const int64_t P = n * k, mid = attention ? c.att_hidden : c.ffd_hidden;
-  const int32_t* offsets = offsets_host_.as<int32_t>();
-  BRICK_RETURN_IF_ERROR(
-      cuda::ExpertMatmulCuda(cublas_, s.pair_in, offsets, E, D, w_in, dt, mid, false, s.pair_mid, s.matmul, st));
-  // LoRA deltas on the first projection act on its output before attention / the GELU, as on the CPU.
-  BRICK_RETURN_IF_ERROR(
-      AddExpertLoras(attention ? layer.wq_lora : layer.w1_lora, w_in, E, s.pair_in, D, s.pair_mid, mid));
+  // x [P, K] → y [P, N] through the first or second projection of every pair's expert, with its LoRA
+  // deltas (which act on the projection's output, before attention / the GELU, as on the CPU).
+  auto project = [&](const float* x, int64_t K, bool second, float* y, int64_t N) -> Status {
+    if (gemv) {
+      const void* const* table = attention ? (second ? layer.wo_table : layer.wq_table)
+                                           : (second ? layer.w2_table : layer.w1_table);
+      return cuda::ExpertGemvCuda(x, K, P, K, s.offsets, E, table, dt, N, y, N, s.gemv, st);
+    }
+    const void* const* w = second ? w_out : w_in;
+    const int32_t* offsets = offsets_host_.as<int32_t>();
+    BRICK_RETURN_IF_ERROR(cuda::ExpertMatmulCuda(cublas_, x, offsets, E, K, w, dt, N, false, y, s.matmul, st));
+    const std::vector<CudaLoras>& loras =
+        attention ? (second ? layer.wo_lora : layer.wq_lora) : (second ? layer.w2_lora : layer.w1_lora);
+    return AddExpertLoras(loras, w, E, x, K, y, N);
+  };
+  BRICK_RETURN_IF_ERROR(project(s.pair_in, D, /*second=*/false, s.pair_mid, mid));
   if (attention) {
     // Every pair at once: each query attends over its own row's sequence cache up to its position.
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
@@ -322,10 +356,7 @@ Status CudaSession::Experts(size_t l, bool attention, int64_t n, int k, const vo
   } else {
     BRICK_RETURN_IF_ERROR(cuda::GeluTanhCuda(s.pair_mid, P * mid, st));
   }
-  const float* inner = attention ? s.pair_in : s.pair_mid;
-  BRICK_RETURN_IF_ERROR(
-      cuda::ExpertMatmulCuda(cublas_, inner, offsets, E, mid, w_out, dt, D, false, s.pair_out, s.matmul, st));
-  return AddExpertLoras(attention ? layer.wo_lora : layer.w2_lora, w_out, E, inner, mid, s.pair_out, D);
+  return project(attention ? s.pair_in : s.pair_mid, mid, /*second=*/true, s.pair_out, D);
 }
 
 Status CudaSession::AddLoras(const CudaLoras& loras, const float* x, int64_t M, float* y) {

@@ -28,8 +28,15 @@ class CudaSession final : public ModelSession {
   // PlannedBytes plus the model's weights fit
   // in the device's memory (OutOfRange naming the bytes), then allocates the step arena, a stream, a
   // cuBLAS handle and pinned staging on the model's device. Device errors pass through with context.
+  // gemv_max_pairs: a block with at most this many (token, expert) pairs runs its experts with
+  // ExpertGemvCuda, which finds each pair's expert on the GPU (no host synchronization: a decode step
+  // then synchronizes once, for the logits) and widens 16-bit weights in registers; larger blocks, and
+  // blocks with LoRA deltas or experts on executors, size one cuBLAS GEMM per expert on the host.
+  // 0: always cuBLAS.
+  static constexpr int64_t kGemvMaxPairs = 64;
   static Result<std::unique_ptr<CudaSession>> Create(std::shared_ptr<const CudaModel> model,
-                                                     const SessionOptions& opts);
+                                                     const SessionOptions& opts,
+                                                     int64_t gemv_max_pairs = kGemvMaxPairs);
 
   // The CPU model the weights were uploaded from (its config, ids, cost figures); gpu_model() runs.
   const Model& model() const override { return model_->cpu(); }
@@ -72,13 +79,18 @@ class CudaSession final : public ModelSession {
   // rows into the caches) → Route → Experts → Combine; an MLP block with experts on executors: SplitMlp.
   Status Block(size_t l, bool attention, int64_t n);
   // The LN output through router r: top-k (logits + bias first, when given: −inf leaves an expert
-  // out) → pairs grouped by expert → offsets to the host (the block's one synchronization) → the n·k
-  // pair rows gathered into the pair buffer.
-  Status Route(const CudaRouter& r, int k, int64_t n, const float* bias);
+  // out) → pairs grouped by expert → (host_offsets: offsets to the host, the block's one
+  // synchronization) → the n·k pair rows gathered into the pair buffer.
+  Status Route(const CudaRouter& r, int k, int64_t n, const float* bias, bool host_offsets = true);
+  // Whether block (l, attention) with P pairs runs its experts with ExpertGemvCuda (see Create).
+  bool UseGemv(size_t l, bool attention, int64_t P) const;
   // The gathered pairs through the block's experts: Wq, stick-breaking of every pair over its own
   // sequence's cache, Wo; or W1, tanh GELU, W2. w_in/w_out: per kept slot, device weights, nullptr for
-  // an expert not on this GPU (its pairs' outputs are left for an executor to fill).
-  Status Experts(size_t l, bool attention, int64_t n, int k, const void* const* w_in, const void* const* w_out);
+  // an expert not on this GPU (its pairs' outputs are left for an executor to fill). gemv: the
+  // projections by ExpertGemvCuda from the device offsets and the layer's pointer tables instead (no
+  // LoRA deltas, no executors).
+  Status Experts(size_t l, bool attention, int64_t n, int k, const void* const* w_in, const void* const* w_out,
+                 bool gemv = false);
   // h += the pairs' gated outputs, per row in ascending expert order.
   Status Combine(int64_t n, int k);
   // y F32 [M, out] += Σ multiplier·(x F32 [M, in]·A)·B over the deltas (bricks/lora.h's AddLoras).
@@ -106,6 +118,8 @@ class CudaSession final : public ModelSession {
 
   std::shared_ptr<const CudaModel> model_;
   SessionOptions opts_;
+  int64_t gemv_max_pairs_ = kGemvMaxPairs;
+  std::vector<uint8_t> block_loras_;  // [layer · 2 + (attention ? 0 : 1)]: the block's experts carry LoRAs
   cuda::Stream stream_;
   cuda::CublasHandle cublas_;
   cuda::DeviceArena arena_;       // the step scratch

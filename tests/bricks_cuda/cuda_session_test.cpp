@@ -49,6 +49,8 @@ struct Case {
   float min_margin;  // > 0: every CPU router decision on the test tokens needs this top-k margin
   // LoRA plugins attached on the fly (MakeRandomLoras targets, in the model's dtype); nullptr: none.
   const char* loras = nullptr;
+  // CudaSession::Create's: small blocks through ExpertGemvCuda (the default), or 0: all through cuBLAS.
+  int64_t gemv_max_pairs = CudaSession::kGemvMaxPairs;
 };
 
 // Every projection a LoRA can target: both attention ones, both MLP ones, the lm head.
@@ -123,7 +125,7 @@ class CudaSessionTest : public ::testing::TestWithParam<Case> {
   Pair Sessions(const SessionOptions& o) {
     Pair p;
     p.cpu = std::make_unique<Session>(model_, o, nullptr);
-    auto g = CudaSession::Create(gpu_model_, o);
+    auto g = CudaSession::Create(gpu_model_, o, GetParam().gemv_max_pairs);
     EXPECT_TRUE(g.ok()) << g.status().ToString();
     if (g.ok()) p.gpu = std::move(g).value();
     return p;
@@ -304,6 +306,14 @@ TEST_P(CudaSessionTest, BadStepsAreRefusedAndNothingAdvances) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Weights, CudaSessionTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
+// The same with every block through cuBLAS (the prefill path), so both expert paths are compared.
+std::vector<Case> CasesThroughCublas() {
+  std::vector<Case> cases = Cases();
+  for (Case& c : cases) c.gemv_max_pairs = 0;
+  return cases;
+}
+INSTANTIATE_TEST_SUITE_P(WeightsCublas, CudaSessionTest, ::testing::ValuesIn(CasesThroughCublas()),
                          [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.name); });
 
 TEST(CudaSessionCreate, OptionsAreCheckedAsSessionDoesAndSlotsAreReused) {
