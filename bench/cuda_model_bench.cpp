@@ -90,12 +90,17 @@ int Main(int argc, char** argv) {
               static_cast<double>(model.ActiveWeightBytesPerToken()) / (1 << 20));
 
   const int64_t V = cfg.vocab_size;
+  // Both expert paths where they differ (CudaSession::Create's gemv_max_pairs): blocks of up to 64
+  // pairs through the grouped GEMV (no host sync per block), or every block through cuBLAS GEMMs sized
+  // on the host. Prefill (and batch 64 decode, 128 pairs) take cuBLAS either way.
+  for (const int64_t gemv_max_pairs : {CudaSession::kGemvMaxPairs, int64_t{0}}) {
+  std::printf("expert path for small blocks: %s\n", gemv_max_pairs > 0 ? "grouped GEMV (default)" : "cuBLAS");
   for (int batch : {1, 8, 64}) {
     SessionOptions so;
     so.max_sequences = batch;
     so.max_context = prompt + decode + 1;
     so.max_step_tokens = batch * prompt;
-    auto created = CudaSession::Create(gpu, so);
+    auto created = CudaSession::Create(gpu, so, gemv_max_pairs);
     if (!created.ok()) return Fail(created.status());
     CudaSession& session = **created;
     std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(batch));
@@ -138,6 +143,7 @@ int Main(int argc, char** argv) {
                   100.0 * limit_s / step);
     }
     std::printf("\n");
+  }
   }
   return 0;
 }
