@@ -94,56 +94,56 @@ int Main(int argc, char** argv) {
   // pairs through the grouped GEMV (no host sync per block), or every block through cuBLAS GEMMs sized
   // on the host. Prefill (and batch 64 decode, 128 pairs) take cuBLAS either way.
   for (const int64_t gemv_max_pairs : {CudaSession::kGemvMaxPairs, int64_t{0}}) {
-  std::printf("expert path for small blocks: %s\n", gemv_max_pairs > 0 ? "grouped GEMV (default)" : "cuBLAS");
-  for (int batch : {1, 8, 64}) {
-    SessionOptions so;
-    so.max_sequences = batch;
-    so.max_context = prompt + decode + 1;
-    so.max_step_tokens = batch * prompt;
-    auto created = CudaSession::Create(gpu, so, gemv_max_pairs);
-    if (!created.ok()) return Fail(created.status());
-    CudaSession& session = **created;
-    std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(batch));
-    Rng rng(42);
-    std::vector<SequenceChunk> chunks;
-    for (int b = 0; b < batch; ++b) {
-      for (int64_t t = 0; t < prompt; ++t) prompts[b].push_back(static_cast<int32_t>(rng.Next() % V));
-      auto seq = session.AddSequence();
-      if (!seq.ok()) return Fail(seq.status());
-      chunks.push_back({*seq, prompts[b]});
-    }
-    std::vector<float> logits(static_cast<size_t>(batch * V));
-    auto t0 = Clock::now();
-    if (Status st = session.Forward(chunks, false, logits.data()); !st.ok()) return Fail(st);
-    const double prefill_s = Seconds(t0);
-    Sampler greedy(SamplingParams{0.0f, 0, 1.0f, 0}, V);
-    std::vector<int32_t> next(static_cast<size_t>(batch));
-    std::vector<double> step_s;
-    for (int64_t s = 0; s < decode; ++s) {
+    std::printf("expert path for small blocks: %s\n", gemv_max_pairs > 0 ? "grouped GEMV (default)" : "cuBLAS");
+    for (int batch : {1, 8, 64}) {
+      SessionOptions so;
+      so.max_sequences = batch;
+      so.max_context = prompt + decode + 1;
+      so.max_step_tokens = batch * prompt;
+      auto created = CudaSession::Create(gpu, so, gemv_max_pairs);
+      if (!created.ok()) return Fail(created.status());
+      CudaSession& session = **created;
+      std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(batch));
+      Rng rng(42);
+      std::vector<SequenceChunk> chunks;
       for (int b = 0; b < batch; ++b) {
-        next[b] = greedy.Sample(&logits[static_cast<size_t>(b * V)]);
-        chunks[b].tokens = {&next[b], 1};
+        for (int64_t t = 0; t < prompt; ++t) prompts[b].push_back(static_cast<int32_t>(rng.Next() % V));
+        auto seq = session.AddSequence();
+        if (!seq.ok()) return Fail(seq.status());
+        chunks.push_back({*seq, prompts[b]});
       }
-      t0 = Clock::now();
+      std::vector<float> logits(static_cast<size_t>(batch * V));
+      auto t0 = Clock::now();
       if (Status st = session.Forward(chunks, false, logits.data()); !st.ok()) return Fail(st);
-      step_s.push_back(Seconds(t0));
+      const double prefill_s = Seconds(t0);
+      Sampler greedy(SamplingParams{0.0f, 0, 1.0f, 0}, V);
+      std::vector<int32_t> next(static_cast<size_t>(batch));
+      std::vector<double> step_s;
+      for (int64_t s = 0; s < decode; ++s) {
+        for (int b = 0; b < batch; ++b) {
+          next[b] = greedy.Sample(&logits[static_cast<size_t>(b * V)]);
+          chunks[b].tokens = {&next[b], 1};
+        }
+        t0 = Clock::now();
+        if (Status st = session.Forward(chunks, false, logits.data()); !st.ok()) return Fail(st);
+        step_s.push_back(Seconds(t0));
+      }
+      const double step = Percentile(step_s, 0.5);
+      std::printf("batch %2d: prefill %lld tokens in %.3f s = %.0f tok/s | decode median step %.2f ms = %.1f tok/s",
+                  batch, static_cast<long long>(batch * prompt), prefill_s,
+                  static_cast<double>(batch * prompt) / prefill_s, step * 1e3, batch / step);
+      if (batch == 1) {
+        // Unique bytes one decode token reads: active weights + its cache (F32 [S, D] per layer at the
+        // median context length).
+        const double ctx = static_cast<double>(prompt) + static_cast<double>(decode) / 2;
+        const double bytes = static_cast<double>(model.ActiveWeightBytesPerToken()) +
+                             static_cast<double>(cfg.n_layer) * ctx * static_cast<double>(cfg.n_embd) * 4;
+        const double limit_s = bytes / (*bw * 1e9);
+        std::printf(" | roofline %.3f ms (%.1f MiB/token) -> %.1f%% of the limit", limit_s * 1e3, bytes / (1 << 20),
+                    100.0 * limit_s / step);
+      }
+      std::printf("\n");
     }
-    const double step = Percentile(step_s, 0.5);
-    std::printf("batch %2d: prefill %lld tokens in %.3f s = %.0f tok/s | decode median step %.2f ms = %.1f tok/s",
-                batch, static_cast<long long>(batch * prompt), prefill_s,
-                static_cast<double>(batch * prompt) / prefill_s, step * 1e3, batch / step);
-    if (batch == 1) {
-      // Unique bytes one decode token reads: active weights + its cache (F32 [S, D] per layer at the
-      // median context length).
-      const double ctx = static_cast<double>(prompt) + static_cast<double>(decode) / 2;
-      const double bytes = static_cast<double>(model.ActiveWeightBytesPerToken()) +
-                           static_cast<double>(cfg.n_layer) * ctx * static_cast<double>(cfg.n_embd) * 4;
-      const double limit_s = bytes / (*bw * 1e9);
-      std::printf(" | roofline %.3f ms (%.1f MiB/token) -> %.1f%% of the limit", limit_s * 1e3, bytes / (1 << 20),
-                  100.0 * limit_s / step);
-    }
-    std::printf("\n");
-  }
   }
   return 0;
 }

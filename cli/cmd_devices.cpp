@@ -32,8 +32,8 @@ int DevicesCommand(const std::vector<std::string>& args) {
 #if BRICK_HAVE_CUDA
   built = true;
   for (const cuda::CudaDevice& d : cuda::ListDevices()) {
-    rows.push_back({"cuda:" + std::to_string(d.index), d.name, std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor),
-                    d.total_bytes});
+    rows.push_back({"cuda:" + std::to_string(d.index), d.name,
+                    std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor), d.total_bytes});
     if (a.Has("self-test")) {
       if (const Status st = cuda::SelfTest(d.index); !st.ok()) {
         std::fprintf(stderr, "brick devices: cuda:%d failed its self-test: %s\n", d.index, st.message().c_str());
@@ -45,8 +45,8 @@ int DevicesCommand(const std::vector<std::string>& args) {
   if (a.Has("json")) {
     std::string out = std::string("{\"cuda_built\":") + (built ? "true" : "false") + ",\"devices\":[";
     for (size_t i = 0; i < rows.size(); ++i) {
-      out += (i ? "," : "") + std::string("{\"device\":") + JsonQuote(rows[i].device) + ",\"name\":" +
-             JsonQuote(rows[i].name) + ",\"compute_capability\":" + JsonQuote(rows[i].cc) +
+      out += (i ? "," : "") + std::string("{\"device\":") + JsonQuote(rows[i].device) +
+             ",\"name\":" + JsonQuote(rows[i].name) + ",\"compute_capability\":" + JsonQuote(rows[i].cc) +
              ",\"memory_bytes\":" + std::to_string(rows[i].bytes) + "}";
     }
     std::printf("%s]}\n", out.c_str());
@@ -55,8 +55,10 @@ int DevicesCommand(const std::vector<std::string>& args) {
     for (const Row& r : rows)
       std::printf("%s  %s  sm_%s  %.1f GiB\n", r.device.c_str(), r.name.c_str(), r.cc.c_str(),
                   static_cast<double>(r.bytes) / (1 << 30));
-    if (!built) std::fprintf(stderr, "brick devices: this brick was built without CUDA (-DBRICK_CUDA=OFF)\n");
-    else if (rows.empty()) std::fprintf(stderr, "brick devices: no CUDA GPU is visible to this process\n");
+    if (!built)
+      std::fprintf(stderr, "brick devices: this brick was built without CUDA (-DBRICK_CUDA=OFF)\n");
+    else if (rows.empty())
+      std::fprintf(stderr, "brick devices: no CUDA GPU is visible to this process\n");
   }
   return failed == 0 ? 0 : 1;
 }

@@ -10,7 +10,8 @@ void AddDeviceOption(ArgParser& a) {
 Result<std::optional<DeviceRef>> ReadDeviceOption(const ArgParser& a) {
   if (!a.Has("device")) return std::optional<DeviceRef>();
   const std::optional<DeviceRef> d = ParseDeviceRef(a.Get("device"));
-  if (!d) return InvalidArgument("--device must be cpu or cuda:N (a GPU of this machine), not '" + a.Get("device") + "'");
+  if (!d)
+    return InvalidArgument("--device must be cpu or cuda:N (a GPU of this machine), not '" + a.Get("device") + "'");
   return d;
 }
 

@@ -1,7 +1,7 @@
 // The session a loaded model runs in, chosen by its placement (issue #8): on the CPU or, when the
 // plan's device is cuda:N, on that GPU; either way with the MLP experts the plan sends elsewhere (nodes,
-// the other device) on its executors. The CLI and the coordinator create every session here, so a placement means the same
-// everywhere.
+// the other device) on its executors. The CLI and the coordinator create every session here, so a placement means the
+// same everywhere.
 #pragma once
 
 #include <memory>

@@ -105,7 +105,11 @@ Status CudaExecutorBridge::Start(int64_t layer, const int32_t* offsets, const fl
   BRICK_RETURN_IF_ERROR(stream.Synchronize());
   for (size_t ex = 0; ex < placement_.executors.size(); ++ex) {
     if (experts_[ex].empty()) continue;
-    const ExpertCall call{layer, D_, experts_[ex], counts_[ex], rows_in_.as<float>() + first_row_[ex] * D_,
+    const ExpertCall call{layer,
+                          D_,
+                          experts_[ex],
+                          counts_[ex],
+                          rows_in_.as<float>() + first_row_[ex] * D_,
                           rows_out_.as<float>() + first_row_[ex] * D_};
     Status st = placement_.executors[ex]->Start(call);
     if (!st.ok()) {

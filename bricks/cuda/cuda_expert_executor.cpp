@@ -14,9 +14,7 @@ namespace {
 std::string Where(int device) { return "cuda:" + std::to_string(device); }
 
 // Bytes of one unpacked weight matrix.
-size_t MatrixBytes(const kernels::PackedMatrix& w) {
-  return static_cast<size_t>(w.K() * w.N()) * DTypeSize(w.dtype());
-}
+size_t MatrixBytes(const kernels::PackedMatrix& w) { return static_cast<size_t>(w.K() * w.N()) * DTypeSize(w.dtype()); }
 
 }  // namespace
 
@@ -82,7 +80,8 @@ Result<std::unique_ptr<CudaExpertExecutor>> CudaExpertExecutor::Create(std::shar
       BRICK_ASSIGN_OR_RETURN(d.w1, upload(e.w1()));
       BRICK_ASSIGN_OR_RETURN(d.w2, upload(e.w2()));
       if (e.w2().dtype() != d.dtype)
-        return InvalidArgument("L" + std::to_string(l) + ".mlp.E" + std::to_string(d.id) + ": w1 and w2 differ in dtype");
+        return InvalidArgument("L" + std::to_string(l) + ".mlp.E" + std::to_string(d.id) +
+                               ": w1 and w2 differ in dtype");
       ex->layers_[l].push_back(d);  // mlp_ids ascend with the slot, so ids stay sorted
       ++ex->n_experts_;
     }
@@ -98,8 +97,8 @@ CudaExpertExecutor::~CudaExpertExecutor() {
 const CudaExpertExecutor::DeviceExpert* CudaExpertExecutor::Find(int64_t layer, int64_t id) const {
   if (layer < 0 || layer >= static_cast<int64_t>(layers_.size())) return nullptr;
   const auto& experts = layers_[static_cast<size_t>(layer)];
-  const auto it = std::lower_bound(experts.begin(), experts.end(), id,
-                                   [](const DeviceExpert& e, int64_t v) { return e.id < v; });
+  const auto it =
+      std::lower_bound(experts.begin(), experts.end(), id, [](const DeviceExpert& e, int64_t v) { return e.id < v; });
   return it != experts.end() && it->id == id ? &*it : nullptr;
 }
 
@@ -109,7 +108,8 @@ Status CudaExpertExecutor::Reserve(int64_t rows) {
   const int64_t n = std::max(rows, 2 * reserved_rows_);
   size_t scratch = 0;
   for (const auto& layer : layers_)
-    for (const DeviceExpert& e : layer) scratch = std::max(scratch, cuda::MatmulScratchBytes(n, std::max(D_, F_), e.dtype));
+    for (const DeviceExpert& e : layer)
+      scratch = std::max(scratch, cuda::MatmulScratchBytes(n, std::max(D_, F_), e.dtype));
   const size_t row_bytes = static_cast<size_t>(n * D_) * sizeof(float);
   const size_t mid_bytes = static_cast<size_t>(n * F_) * sizeof(float);
   using cuda::DeviceArena;
@@ -120,7 +120,8 @@ Status CudaExpertExecutor::Reserve(int64_t rows) {
   host_out_ = cuda::PinnedMemory();
   reserved_rows_ = 0;
   auto memory = cuda::DeviceMemory::Allocate(total);
-  if (!memory.ok()) return memory.status().WithContext(Where(device_) + ": activations for " + std::to_string(n) + " rows");
+  if (!memory.ok())
+    return memory.status().WithContext(Where(device_) + ": activations for " + std::to_string(n) + " rows");
   activations_ = DeviceArena(std::move(memory).value());
   in_ = activations_.Carve<float>(static_cast<size_t>(n * D_));
   out_ = activations_.Carve<float>(static_cast<size_t>(n * D_));

@@ -44,7 +44,7 @@ class CudaExpertExecutor final : public ExpertExecutor {
 
  private:
   struct DeviceExpert {
-    int64_t id = -1;  // original expert index (ExpertCall::experts)
+    int64_t id = -1;           // original expert index (ExpertCall::experts)
     const void* w1 = nullptr;  // `dtype` [D, F], device
     const void* w2 = nullptr;  // `dtype` [F, D], device
     DType dtype = DType::kF32;
@@ -69,10 +69,10 @@ class CudaExpertExecutor final : public ExpertExecutor {
   // Activations for calls of up to reserved_rows_ rows.
   int64_t reserved_rows_ = 0;
   cuda::DeviceArena activations_;
-  float* in_ = nullptr;    // F32 [rows, D]
-  float* mid_ = nullptr;   // F32 [rows, F]
-  float* out_ = nullptr;   // F32 [rows, D]
-  void* scratch_ = nullptr;  // MatmulScratchBytes(rows, max(D, F), dtype)
+  float* in_ = nullptr;                    // F32 [rows, D]
+  float* mid_ = nullptr;                   // F32 [rows, F]
+  float* out_ = nullptr;                   // F32 [rows, D]
+  void* scratch_ = nullptr;                // MatmulScratchBytes(rows, max(D, F), dtype)
   cuda::PinnedMemory host_in_, host_out_;  // F32 [rows, D] each
 
   // The call in flight: where its outputs go once the stream is done.

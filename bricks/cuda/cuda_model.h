@@ -31,24 +31,24 @@ struct CudaRouter {
 
 // One LoRA delta on a projection (bricks/lora.h): y += multiplier · (x·A)·B.
 struct CudaLoraDelta {
-  const void* a = nullptr;   // a_dtype [in, r]: Aᵀ, the lora's storage dtype
+  const void* a = nullptr;  // a_dtype [in, r]: Aᵀ, the lora's storage dtype
   DType a_dtype = DType::kF32;
-  const void* b = nullptr;   // F32 [r, out]: Bᵀ, widened as the CPU holds it
+  const void* b = nullptr;  // F32 [r, out]: Bᵀ, widened as the CPU holds it
   int64_t in = 0, rank = 0, out = 0;
-  float multiplier = 0;      // scale · alpha / r
+  float multiplier = 0;  // scale · alpha / r
 };
 using CudaLoras = std::vector<CudaLoraDelta>;  // usually empty; several on one projection sum
 
 struct CudaLayer {
   CudaNorm ln1;
   CudaRouter attn_router;
-  std::vector<const void*> wq;  // [kept E_a] dtype [D, A]; host array of device pointers
-  std::vector<const void*> wo;  // [kept E_a] dtype [A, D]
+  std::vector<const void*> wq;              // [kept E_a] dtype [D, A]; host array of device pointers
+  std::vector<const void*> wo;              // [kept E_a] dtype [A, D]
   std::vector<CudaLoras> wq_lora, wo_lora;  // [kept E_a]
   CudaNorm ln2;
   CudaRouter mlp_router;
-  std::vector<const void*> w1;  // [kept E_m] dtype [D, F]
-  std::vector<const void*> w2;  // [kept E_m] dtype [F, D]
+  std::vector<const void*> w1;              // [kept E_m] dtype [D, F]
+  std::vector<const void*> w2;              // [kept E_m] dtype [F, D]
   std::vector<CudaLoras> w1_lora, w2_lora;  // [kept E_m]
   // The expert pointers above again as device arrays ([kept E] device pointers each), for kernels that
   // find each pair's expert on the GPU (no host synchronization to size per-expert GEMMs).

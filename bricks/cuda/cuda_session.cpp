@@ -23,10 +23,10 @@ namespace {
 struct Dims {
   int64_t R = 0;  // max rows per step
   int64_t D = 0, A = 0, F = 0, G = 0, V = 0, L = 0;
-  int64_t E = 0;  // most kept experts of any router
-  int64_t k = 0;  // max(k_att, k_mlp)
-  int64_t r = 0;  // the largest LoRA rank attached (0: none)
-  size_t gemv = 0;  // ExpertGemvScratchBytes for every block ExpertGemvCuda may run
+  int64_t E = 0;           // most kept experts of any router
+  int64_t k = 0;           // max(k_att, k_mlp)
+  int64_t r = 0;           // the largest LoRA rank attached (0: none)
+  size_t gemv = 0;         // ExpertGemvScratchBytes for every block ExpertGemvCuda may run
   DType dt = DType::kF32;  // what the matmul scratch is sized for (CudaModel::scratch_dtype)
 };
 
@@ -179,7 +179,8 @@ Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const C
   auto offsets = cuda::PinnedMemory::Allocate(static_cast<size_t>(d.E + 1) * sizeof(int32_t));
   if (!offsets.ok()) return offsets.status().WithContext(where + " (pinned expert offsets)");
   s->offsets_host_ = std::move(offsets).value();
-  if (opts.mlp_placement != nullptr) BRICK_RETURN_IF_ERROR(s->PlaceExperts(*opts.mlp_placement, d.R * s->model_->config().k_mlp));
+  if (opts.mlp_placement != nullptr)
+    BRICK_RETURN_IF_ERROR(s->PlaceExperts(*opts.mlp_placement, d.R * s->model_->config().k_mlp));
   if (opts.trace != nullptr) {
     s->trace_ = std::make_unique<TraceRows>();
     TraceRows& t = *s->trace_;
@@ -336,8 +337,8 @@ Status CudaSession::Experts(size_t l, bool attention, int64_t n, int k, const vo
   // deltas (which act on the projection's output, before attention / the GELU, as on the CPU).
   auto project = [&](const float* x, int64_t K, bool second, float* y, int64_t N) -> Status {
     if (gemv) {
-      const void* const* table = attention ? (second ? layer.wo_table : layer.wq_table)
-                                           : (second ? layer.w2_table : layer.w1_table);
+      const void* const* table =
+          attention ? (second ? layer.wo_table : layer.wq_table) : (second ? layer.w2_table : layer.w1_table);
       return cuda::ExpertGemvCuda(x, K, P, K, s.offsets, E, table, dt, N, y, N, s.gemv, st);
     }
     const void* const* w = second ? w_out : w_in;

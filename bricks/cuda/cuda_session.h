@@ -34,8 +34,7 @@ class CudaSession final : public ModelSession {
   // blocks with LoRA deltas or experts on executors, size one cuBLAS GEMM per expert on the host.
   // 0: always cuBLAS.
   static constexpr int64_t kGemvMaxPairs = 64;
-  static Result<std::unique_ptr<CudaSession>> Create(std::shared_ptr<const CudaModel> model,
-                                                     const SessionOptions& opts,
+  static Result<std::unique_ptr<CudaSession>> Create(std::shared_ptr<const CudaModel> model, const SessionOptions& opts,
                                                      int64_t gemv_max_pairs = kGemvMaxPairs);
 
   // The CPU model the weights were uploaded from (its config, ids, cost figures); gpu_model() runs.
@@ -111,8 +110,8 @@ class CudaSession final : public ModelSession {
   Status TraceBlock(size_t l, bool attention, int64_t n, int k, std::chrono::steady_clock::time_point start);
   const int32_t* RoutedIds() const;  // the last routing's kept slots, int32 [n, k] (device)
   const float* RoutedGates() const;  // its gates, F32 [n, k] (device)
-  float* PairIn() const;   // the gathered pair rows, F32 [P, D] (device)
-  float* PairOut() const;  // the experts' outputs, F32 [P, D] (device)
+  float* PairIn() const;             // the gathered pair rows, F32 [P, D] (device)
+  float* PairOut() const;            // the experts' outputs, F32 [P, D] (device)
   // This step's cache row pointers of layer l: [n] device pointers.
   float* const* LayerKv(size_t l, int64_t n) const { return rows_.kv + static_cast<int64_t>(l) * n; }
 
@@ -122,8 +121,8 @@ class CudaSession final : public ModelSession {
   std::vector<uint8_t> block_loras_;  // [layer · 2 + (attention ? 0 : 1)]: the block's experts carry LoRAs
   cuda::Stream stream_;
   cuda::CublasHandle cublas_;
-  cuda::DeviceArena arena_;       // the step scratch
-  std::unique_ptr<Scratch> s_;    // carved from arena_
+  cuda::DeviceArena arena_;     // the step scratch
+  std::unique_ptr<Scratch> s_;  // carved from arena_
   // This step's row metadata on the device (inside the arena; layout by the step's row count).
   struct DeviceRows {
     const int32_t* tokens = nullptr;     // int32 [n]
@@ -131,7 +130,7 @@ class CudaSession final : public ModelSession {
     const int64_t* positions = nullptr;  // int64 [n] absolute position of each row
     float* const* kv = nullptr;          // [n_layer, n] each row's cache of that layer (F32 [cap, D])
   } rows_;
-  cuda::PinnedMemory meta_host_;  // the step's row metadata, staged (layout: StepLayout)
+  cuda::PinnedMemory meta_host_;     // the step's row metadata, staged (layout: StepLayout)
   cuda::PinnedMemory offsets_host_;  // int32 [E_max + 1] the last routing's expert offsets
   // With an MLP placement (opts.mlp_placement): the executors' side, and per layer with remote experts
   // the W1/W2 pointer lists with nullptr where an executor runs the expert (empty for other layers).

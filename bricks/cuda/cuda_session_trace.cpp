@@ -3,7 +3,8 @@
 
 namespace brickrt {
 
-Status CudaSession::TraceBlock(size_t l, bool attention, int64_t n, int k, std::chrono::steady_clock::time_point start) {
+Status CudaSession::TraceBlock(size_t l, bool attention, int64_t n, int k,
+                               std::chrono::steady_clock::time_point start) {
   if (trace_ == nullptr) return Status::Ok();
   TraceRows& t = *trace_;
   const Layer& layer = model_->cpu().layers()[l];
