@@ -17,7 +17,8 @@ Result<std::unique_ptr<ModelSession>> CreateSession(std::shared_ptr<const Model>
   }
   const std::string where = plan->device.ToString();
 #if BRICK_HAVE_CUDA
-  auto gpu = CudaModel::Upload(std::move(model), plan->device.index);
+  // Experts the plan sends elsewhere (nodes, the CPU) stay off the GPU.
+  auto gpu = CudaModel::Upload(std::move(model), plan->device.index, opts.mlp_placement);
   if (!gpu.ok()) return gpu.status().WithContext(where);
   auto session = CudaSession::Create(std::move(gpu).value(), opts);
   if (!session.ok()) return session.status().WithContext(where);

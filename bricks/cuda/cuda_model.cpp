@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "bricks/step_validation.h"
 #include "kernels/cpu/packed_matrix.h"
 #include "kernels/cuda/device.h"
 
@@ -104,6 +105,8 @@ std::vector<CudaModel::Piece> CudaModel::Plan() {
     norm(src.ln2, &dst.ln2);
     router(src.mlp_router, &dst.mlp_router);
     for (size_t e = 0; e < src.mlp.size(); ++e) {
+      const bool here = l >= elsewhere_.size() || elsewhere_[l].empty() || elsewhere_[l][e] == MlpPlacement::kLocal;
+      if (!here) continue;  // an executor runs it: its weights stay off the GPU
       matrix(src.mlp[e]->w1(), &dst.w1[e]);
       matrix(src.mlp[e]->w2(), &dst.w2[e]);
       loras(src.mlp[e]->w1_lora(), &dst.w1_lora[e]);
@@ -129,22 +132,26 @@ std::vector<CudaModel::Piece> CudaModel::Plan() {
   return pieces;
 }
 
-int64_t CudaModel::PlannedBytes(const Model& model) {
+int64_t CudaModel::PlannedBytes(const Model& model, const MlpPlacement* elsewhere) {
   CudaModel plan;
   plan.model_ = std::shared_ptr<const Model>(&model, [](const Model*) {});  // not owned: planning only
+  if (elsewhere != nullptr) plan.elsewhere_ = elsewhere->owner;
   size_t total = 0;
   for (const Piece& p : plan.Plan()) total += cuda::DeviceArena::Round(p.bytes);
   return static_cast<int64_t>(total);
 }
 
-Result<std::shared_ptr<const CudaModel>> CudaModel::Upload(std::shared_ptr<const Model> model, int device) {
+Result<std::shared_ptr<const CudaModel>> CudaModel::Upload(std::shared_ptr<const Model> model, int device,
+                                                           const MlpPlacement* elsewhere) {
   BRICK_RETURN_IF_ERROR(CheckSupported(*model));
+  if (elsewhere != nullptr) BRICK_RETURN_IF_ERROR(ValidatePlacement(*model, *elsewhere));
   const std::string where = "uploading the model to GPU " + std::to_string(device);
   Status st = cuda::UseDevice(device);
   if (!st.ok()) return st.WithContext(where);
 
   std::shared_ptr<CudaModel> out(new CudaModel());
   out->model_ = std::move(model);
+  if (elsewhere != nullptr) out->elsewhere_ = elsewhere->owner;
   out->device_ = device;
   out->dtype_ = out->model_->embedding().table().dtype();
   std::vector<Piece> pieces = out->Plan();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "bricks/executor.h"
 #include "bricks/model.h"
 #include "core/dtype.h"
 #include "core/status.h"
@@ -65,10 +66,16 @@ class CudaModel {
   // the copy of the other), then waits for the copies. LoRA plugins attached on the fly come along as
   // their two factors (CudaLoraDelta). Errors: Unsupported for base matrices of mixed dtypes; the
   // device's errors (Unavailable without a GPU, Internal for an allocation that fails) with context.
-  static Result<std::shared_ptr<const CudaModel>> Upload(std::shared_ptr<const Model> model, int device);
+  //
+  // elsewhere: the MLP placement of a session that will run this model with some experts on executors
+  // (CudaSession::Create checks it): those experts are not uploaded (null in w1/w2 and the tables).
+  static Result<std::shared_ptr<const CudaModel>> Upload(std::shared_ptr<const Model> model, int device,
+                                                         const MlpPlacement* elsewhere = nullptr);
 
   // Device bytes Upload allocates for `model`: every weight, each rounded up to DeviceArena::kAlign.
-  static int64_t PlannedBytes(const Model& model);
+  static int64_t PlannedBytes(const Model& model, const MlpPlacement* elsewhere = nullptr);
+  // Whether layer l's kept MLP slot e was uploaded (not placed elsewhere at Upload).
+  bool HasMlpExpert(size_t l, size_t e) const { return layers_[l].w1[e] != nullptr; }
 
   const Model& cpu() const { return *model_; }
   const ModelConfig& config() const { return model_->config(); }
@@ -95,6 +102,7 @@ class CudaModel {
   std::vector<Piece> Plan();
 
   std::shared_ptr<const Model> model_;
+  std::vector<std::vector<int32_t>> elsewhere_;  // Upload's placement owners (copied; empty: all here)
   int device_ = 0;
   DType dtype_ = DType::kF32;
   const void* embedding_ = nullptr;

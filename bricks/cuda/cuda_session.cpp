@@ -137,6 +137,20 @@ int64_t CudaSession::PlannedBytes(const CudaModel& model, const SessionOptions& 
 Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const CudaModel> model,
                                                          const SessionOptions& opts, int64_t gemv_max_pairs) {
   BRICK_RETURN_IF_ERROR(ValidateSessionOptions(opts));
+  // An expert Upload left off the GPU must have an executor here: the GPU would skip its pairs.
+  const MlpPlacement* p = opts.mlp_placement;
+  for (size_t l = 0; l < model->layers().size(); ++l) {
+    for (size_t e = 0; e < model->layers()[l].w1.size(); ++e) {
+      if (model->HasMlpExpert(l, e)) continue;
+      const bool on_executor =
+          p != nullptr && l < p->owner.size() && e < p->owner[l].size() && p->owner[l][e] != MlpPlacement::kLocal;
+      if (!on_executor) {
+        return InvalidArgument("L" + std::to_string(l) + ".mlp.E" +
+                               std::to_string(model->cpu().layers()[l].mlp_ids[e]) +
+                               " was left off the GPU at upload, and this session has no executor for it");
+      }
+    }
+  }
   const int device = model->device();
   const std::string where = "creating a CUDA session on GPU " + std::to_string(device);
   Status st = cuda::UseDevice(device);

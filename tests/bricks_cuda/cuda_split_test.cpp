@@ -118,6 +118,35 @@ TEST_F(CudaSplitTest, UnavailableExecutorsLeaveTheRoutingAsOnTheCpu) {
   EXPECT_TRUE(aside == cpu);  // on the CPU, stepping aside at the first call is being unavailable from the start
 }
 
+// Experts an executor runs need not be on the GPU: a model uploaded without them gives the same logits
+// with that placement, takes less device memory, and refuses a session that would leave them unrun.
+TEST_F(CudaSplitTest, ExpertsOnExecutorsStayOffTheGpu) {
+  ThreadExecutor cpu_a(model_), cpu_b(model_), gpu_a(model_), gpu_b(model_);
+  const MlpPlacement on_cpu = MakePlacement(*model_, {&cpu_a, &cpu_b});
+  const MlpPlacement on_gpu = MakePlacement(*model_, {&gpu_a, &gpu_b});
+  auto partial = CudaModel::Upload(model_, 0, &on_gpu);
+  ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+  EXPECT_LT((*partial)->device_bytes(), gpu_->device_bytes());
+  EXPECT_EQ((*partial)->device_bytes(), CudaModel::PlannedBytes(*model_, &on_gpu));
+  EXPECT_FALSE((*partial)->HasMlpExpert(0, 0));  // slot 0 of layer 0 is on executor 0
+  EXPECT_TRUE((*partial)->HasMlpExpert(0, 2));   // slot 2 stays on the GPU
+  EXPECT_TRUE((*partial)->HasMlpExpert(1, 0));   // layer 1 is all local
+  Status st;
+  const std::vector<float> cpu = RunSteps(model_, &on_cpu, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  SessionOptions so{3, 32, 32};
+  so.mlp_placement = &on_gpu;
+  auto session = CudaSession::Create(*partial, so);
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  ExpectClose(RunStepsOn(**session, &st), cpu);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  so.mlp_placement = nullptr;
+  const auto refused = CudaSession::Create(*partial, so);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("L0.mlp.E0 was left off the GPU"), std::string::npos)
+      << refused.status().ToString();
+}
+
 // Keeps a copy of every block a session reports (brick run --trace's source).
 class RecordingSink : public TraceSink {
  public:
