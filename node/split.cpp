@@ -129,7 +129,12 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
       return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second + ", which " +
                          place + " would not apply; place it on " + plan->device.ToString());
     }
-    (device ? per_device : per_node)[place].push_back(MlpBrickInfo(b));
+    // Devices by their canonical name ("cuda" and "cuda:0" are one GPU: one executor).
+    if (device) {
+      per_device[device->ToString()].push_back(MlpBrickInfo(b));
+    } else {
+      per_node[place].push_back(MlpBrickInfo(b));
+    }
   }
   std::map<std::string, int32_t> index_of;
   for (const NodeSpec& node : p.nodes) {

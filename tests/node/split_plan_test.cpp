@@ -127,7 +127,9 @@ TEST_F(SplitPlanTest, DevicesOfThisProcess) {
 
   // MLP experts of layer 1 on a GPU beside a model on the CPU: one executor, named for the trace, that
   // owns exactly those experts. Without a GPU (or without CUDA in the build) the error says which.
-  auto mixed = Plan("model: m\nplacement:\n  rules: [{match: \"L1.mlp.E*\", on: cuda:0}]\n");
+  // ("cuda" and "cuda:0" name one GPU: one executor.)
+  auto mixed = Plan(
+      "model: m\nplacement:\n  rules: [{match: \"L1.mlp.E0\", on: cuda}, {match: \"L1.mlp.E*\", on: cuda:0}]\n");
   if (!mixed.ok()) {
     EXPECT_TRUE(mixed.status().code() == StatusCode::kUnavailable || mixed.status().code() == StatusCode::kUnsupported)
         << mixed.status().ToString();
