@@ -50,6 +50,7 @@ int ServeCoordinator(const char* cmd, const ArgParser& a, const std::string& pat
     o.spec_path = p.is_absolute() ? cfg.spec : (std::filesystem::path(path).parent_path() / p).string();
   }
   o.max_batch = cfg.max_batch;
+  o.device = cfg.device;
   o.max_context = cfg.max_context;
   o.max_queue = cfg.max_queue;
   o.threads = cfg.threads > 0 ? cfg.threads : UsableCores();

@@ -15,11 +15,4 @@ Result<std::optional<DeviceRef>> ReadDeviceOption(const ArgParser& a) {
   return d;
 }
 
-std::unique_ptr<SplitPlan> WholeModelOn(const std::optional<DeviceRef>& device) {
-  if (!device || !device->is_cuda()) return nullptr;
-  auto plan = std::make_unique<SplitPlan>();
-  plan->device = *device;
-  return plan;
-}
-
 }  // namespace brickrt::cli

@@ -14,9 +14,7 @@ namespace brickrt::cli {
 // Declares --device.
 void AddDeviceOption(ArgParser& a);
 // The device --device names (nullopt without the option); InvalidArgument for anything but cpu/cuda:N.
+// WholeModelOn (node/split.h) turns it into the plan CreateSession takes.
 Result<std::optional<DeviceRef>> ReadDeviceOption(const ArgParser& a);
-// A plan that runs a whole model on `device` (for CreateSession, node/session_factory.h); null for the
-// CPU or no device, which is the plain CPU session.
-std::unique_ptr<SplitPlan> WholeModelOn(const std::optional<DeviceRef>& device);
 
 }  // namespace brickrt::cli

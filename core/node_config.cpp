@@ -20,10 +20,9 @@ class NodeConfigParser : public YamlReader {
     c.source_path = path_;
     if (root.IsNull())
       return Error(root.Mark(), "role", "the file is empty; a node config needs role, listen and serve");
-    BRICK_ASSIGN_OR_RETURN(
-        auto entries, Map(root, root.Mark(), "",
-                          {"role", "name", "registry", "listen", "serve", "curve", "threads", "model", "spec",
-                           "max_batch", "max_context", "max_queue"}));
+    BRICK_ASSIGN_OR_RETURN(auto entries, Map(root, root.Mark(), "",
+                                             {"role", "name", "registry", "listen", "serve", "curve", "threads",
+                                              "model", "spec", "max_batch", "max_context", "max_queue", "device"}));
     std::vector<std::pair<std::string, YAML::Mark>> seen;  // keys given, for the role checks
     YAML::Mark listen_mark = root.Mark();
     for (const Entry& e : entries) {
@@ -44,6 +43,12 @@ class NodeConfigParser : public YamlReader {
         BRICK_ASSIGN_OR_RETURN(int64_t n, Int(e, 1));
         if (n > 65536) return Error(ValueMark(e), e.path, "expected at most 65536");
         (key == "max_batch" ? c.max_batch : c.max_queue) = static_cast<int>(n);
+      } else if (key == "device") {
+        BRICK_ASSIGN_OR_RETURN(const std::string d, String(e));
+        c.device = ParseDeviceRef(d);
+        if (!c.device)
+          return Error(ValueMark(e), e.path,
+                       "expected cpu or cuda:N (a GPU of this machine), got " + Describe(e.value));
       } else if (key == "max_context") {
         BRICK_ASSIGN_OR_RETURN(c.max_context, Int(e, 1));
       } else if (key == "name") {
@@ -84,12 +89,13 @@ class NodeConfigParser : public YamlReader {
     const bool bricks = c.role == "bricks";
     for (const auto& [key, mark] : seen) {
       const bool bricks_only = key == "serve" || key == "curve";
-      const bool coordinator_only = key == "model" || key == "spec" || key.starts_with("max_");
+      const bool coordinator_only = key == "model" || key == "spec" || key == "device" || key.starts_with("max_");
       if ((bricks && coordinator_only) || (!bricks && bricks_only))
         return Error(mark, key, "is not a key of role " + c.role);
     }
     if (c.listen.empty()) return Error(root.Mark(), "listen", "missing; where the " + c.role + " node listens");
-    if (bricks && c.serve.empty()) return Error(root.Mark(), "serve", "missing; a bricks node needs the globs it serves");
+    if (bricks && c.serve.empty())
+      return Error(root.Mark(), "serve", "missing; a bricks node needs the globs it serves");
     if (!bricks && c.model.empty() == c.spec.empty())
       return Error(root.Mark(), "model",
                    "a coordinator serves exactly one of `model:` (a reference; NAME:TAG follows the tag) or `spec:`");

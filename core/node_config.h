@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/device_ref.h"
 #include "core/status.h"
 
 namespace brickrt {
@@ -34,6 +35,9 @@ struct NodeConfig {
   int64_t max_context = 2048;
   int max_queue = 1024;
   int threads = 0;  // compute threads; 0: every usable core
+  // coordinator: where it runs the models it serves (`device: cuda:0`); for a spec, its placement.device.
+  // Unset: the CPU, or what the spec says.
+  std::optional<DeviceRef> device;
   std::string source_path;
 };
 

@@ -270,7 +270,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions
   auto impl = std::make_unique<Impl>();
   impl->opts = opts;
   if (opts.model.find(':') != std::string::npos) impl->following = opts.model;
-  BRICK_ASSIGN_OR_RETURN(impl->loader, ModelLoader::Create(opts.registry_path, impl->following, opts.follow_every));
+  BRICK_ASSIGN_OR_RETURN(impl->loader,
+                         ModelLoader::Create(opts.registry_path, impl->following, opts.follow_every, opts.device));
   impl->pool = std::make_unique<ThreadPool>(opts.threads);
   BRICK_ASSIGN_OR_RETURN(LoadedManifest first, impl->loader->LoadFirst(opts.model, opts.spec_path));
   BRICK_ASSIGN_OR_RETURN(std::unique_ptr<Deployment> d,

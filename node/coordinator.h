@@ -13,8 +13,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "core/device_ref.h"
 #include "core/status.h"
 
 namespace brickrt {
@@ -35,10 +37,12 @@ struct CoordinatorOptions {
   // or a submodel spec file (composed once at start; its placement is executed).
   std::string model;
   std::string spec_path;
-  int max_batch = 8;             // sequences decoded together
-  int64_t max_context = 2048;    // tokens per sequence
-  int max_queue = 1024;          // requests waiting for a slot; more are refused (Unavailable)
-  int threads = 1;               // compute threads
+  // Where the models it serves run (a spec: its placement.device); unset: the CPU, or what the spec says.
+  std::optional<DeviceRef> device;
+  int max_batch = 8;                            // sequences decoded together
+  int64_t max_context = 2048;                   // tokens per sequence
+  int max_queue = 1024;                         // requests waiting for a slot; more are refused (Unavailable)
+  int threads = 1;                              // compute threads
   std::chrono::milliseconds follow_every{200};  // how often a followed tag is looked up
   // Called on the serving thread after every step (metrics, benchmarks); must be quick. Optional.
   std::function<void(const CoordinatorStep&)> on_step;

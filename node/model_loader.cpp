@@ -13,16 +13,18 @@ double Since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 Result<std::unique_ptr<ModelLoader>> ModelLoader::Create(const std::string& registry_path, std::string follow,
-                                                         std::chrono::milliseconds follow_every) {
+                                                         std::chrono::milliseconds follow_every,
+                                                         std::optional<DeviceRef> device) {
   OpenOptions oo;
   oo.create = false;
   oo.read_only = true;
   BRICK_ASSIGN_OR_RETURN(std::unique_ptr<Registry> reg, Registry::Open(registry_path, oo));
-  return std::unique_ptr<ModelLoader>(new ModelLoader(std::move(reg), std::move(follow), follow_every));
+  return std::unique_ptr<ModelLoader>(new ModelLoader(std::move(reg), std::move(follow), follow_every, device));
 }
 
-ModelLoader::ModelLoader(std::unique_ptr<Registry> reg, std::string follow, std::chrono::milliseconds follow_every)
-    : reg_(std::move(reg)), follow_(std::move(follow)), follow_every_(follow_every) {}
+ModelLoader::ModelLoader(std::unique_ptr<Registry> reg, std::string follow, std::chrono::milliseconds follow_every,
+                         std::optional<DeviceRef> device)
+    : reg_(std::move(reg)), device_(device), follow_(std::move(follow)), follow_every_(follow_every) {}
 
 ModelLoader::~ModelLoader() {
   {
@@ -38,13 +40,17 @@ Result<LoadedManifest> ModelLoader::Load(const std::string& ref) {
   BRICK_ASSIGN_OR_RETURN(const ManifestRecord m, reg_->ResolveModel(ref));
   BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadManifestModel(*reg_, m));
   if (!follow_.empty() && ref == follow_) followed_id_ = m.id;
-  return LoadedManifest{m.Ref(), std::move(loaded.model), nullptr, Since(t0)};
+  return LoadedManifest{m.Ref(), std::move(loaded.model), WholeModelOn(device_), Since(t0)};
 }
 
 Result<LoadedManifest> ModelLoader::LoadFirst(const std::string& ref, const std::string& spec_path) {
   if (spec_path.empty()) return Load(ref);
   const auto t0 = std::chrono::steady_clock::now();
-  BRICK_ASSIGN_OR_RETURN(const SubmodelSpec spec, ReadSubmodelSpec(spec_path));
+  BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ReadSubmodelSpec(spec_path));
+  if (device_) {
+    if (!spec.placement) spec.placement.emplace();
+    spec.placement->device = *device_;
+  }
   BRICK_ASSIGN_OR_RETURN(const Composition c, Compose(*reg_, spec));
   BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(*reg_, c));
   BRICK_ASSIGN_OR_RETURN(std::unique_ptr<SplitPlan> plan, PlanSplit(c, loaded.model));

@@ -12,10 +12,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/device_ref.h"
 #include "core/status.h"
 #include "node/deployment.h"
 #include "registry/registry.h"
@@ -25,10 +27,10 @@ namespace brickrt {
 class ModelLoader {
  public:
   struct Job {
-    std::string ref;          // model reference to load
-    std::string peer;         // who asked (ROUTER identity); empty for a tag move
+    std::string ref;   // model reference to load
+    std::string peer;  // who asked (ROUTER identity); empty for a tag move
     uint64_t request_id = 0;
-    bool now = false;         // move running sequences too
+    bool now = false;  // move running sequences too
   };
   struct Done {
     Job job;
@@ -37,8 +39,10 @@ class ModelLoader {
 
   // Opens the registry read-only. follow: "NAME:TAG" to follow, or empty. wake: called on the loader
   // thread after each Done is queued (the coordinator wakes its serving loop).
+  // device: where every model it loads runs (a spec: its placement.device), or unset.
   static Result<std::unique_ptr<ModelLoader>> Create(const std::string& registry_path, std::string follow,
-                                                     std::chrono::milliseconds follow_every);
+                                                     std::chrono::milliseconds follow_every,
+                                                     std::optional<DeviceRef> device = std::nullopt);
   ~ModelLoader();
 
   // On the calling thread, before Run: the first model — a reference, or a spec file composed now.
@@ -52,11 +56,13 @@ class ModelLoader {
   void TakeDone(std::vector<Done>* out);
 
  private:
-  ModelLoader(std::unique_ptr<Registry> reg, std::string follow, std::chrono::milliseconds follow_every);
+  ModelLoader(std::unique_ptr<Registry> reg, std::string follow, std::chrono::milliseconds follow_every,
+              std::optional<DeviceRef> device);
   Result<LoadedManifest> Load(const std::string& ref);
   void Loop();
 
   std::unique_ptr<Registry> reg_;  // loader thread only (after LoadFirst)
+  std::optional<DeviceRef> device_;
   std::string follow_;
   std::chrono::milliseconds follow_every_;
   int64_t followed_id_ = 0;  // the manifest the tag pointed at when last looked up

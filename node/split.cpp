@@ -90,7 +90,8 @@ void WarnThinLayers(const Composition& c, const Model& model, const MlpPlacement
   for (size_t l = 0; l < placement.owner.size(); ++l) {
     const auto& owner = placement.owner[l];
     const auto local = std::count(owner.begin(), owner.end(), MlpPlacement::kLocal);
-    if (!owner.empty() && local < k) thin += (thin.empty() ? "" : ", ") + std::to_string(l) + " (" + std::to_string(local) + ")";
+    if (!owner.empty() && local < k)
+      thin += (thin.empty() ? "" : ", ") + std::to_string(l) + " (" + std::to_string(local) + ")";
   }
   if (thin.empty()) return;
   log::Warn("node", c.source_path + ": placement.on_failure: skip-expert: with every node down, layers " + thin +
@@ -99,6 +100,13 @@ void WarnThinLayers(const Composition& c, const Model& model, const MlpPlacement
 }
 
 }  // namespace
+
+std::unique_ptr<SplitPlan> WholeModelOn(const std::optional<DeviceRef>& device) {
+  if (!device || !device->is_cuda()) return nullptr;
+  auto plan = std::make_unique<SplitPlan>();
+  plan->device = *device;
+  return plan;
+}
 
 Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_ptr<const Model> model) {
   auto plan = std::make_unique<SplitPlan>();
@@ -121,8 +129,11 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
     const std::optional<DeviceRef> device = ParseDeviceRef(place);
     if (device == plan->device) continue;  // with the trunk: the block's own local path
     if (device && device->is_cuda() && plan->device.is_cuda()) {
-      return Unsupported(c.source_path + ": placement: " + b.Ref() + " is placed on " + place + " while the rest of "
-                         "the model runs on " + plan->device.ToString() + "; a model uses one GPU for now (its MLP "
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " is placed on " + place +
+                         " while the rest of "
+                         "the model runs on " +
+                         plan->device.ToString() +
+                         "; a model uses one GPU for now (its MLP "
                          "experts may go to the CPU or to nodes)");
     }
     if (const auto lora = lora_on.find(b.RelativeName()); lora != lora_on.end()) {
@@ -167,9 +178,10 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
     Status st = ex->Connect();
     if (!st.ok() && p.on_failure == "fail") return st.WithContext(c.source_path + ": placement");
     if (!st.ok()) {
-      log::Warn("node", st.message() + (p.on_failure == "local-fallback"
-                                            ? "; its experts run locally until it answers (on_failure: local-fallback)"
-                                            : "; its experts leave the routing until it answers (on_failure: skip-expert)"));
+      log::Warn("node",
+                st.message() + (p.on_failure == "local-fallback"
+                                    ? "; its experts run locally until it answers (on_failure: local-fallback)"
+                                    : "; its experts leave the routing until it answers (on_failure: skip-expert)"));
     }
     index_of[node.name] = static_cast<int32_t>(plan->executors.size());
     plan->nodes.push_back(node.name);
@@ -180,7 +192,8 @@ Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_p
     plan->node_stats.push_back(std::make_unique<NodeCallStats>());
     NodeLink link(std::move(ex), st.ok(), node.name);
     if (p.on_failure == "local-fallback") {
-      plan->executors.push_back(std::make_unique<FallbackExecutor>(std::move(link), model, plan->node_stats.back().get()));
+      plan->executors.push_back(
+          std::make_unique<FallbackExecutor>(std::move(link), model, plan->node_stats.back().get()));
     } else {
       plan->executors.push_back(std::make_unique<SkipExecutor>(std::move(link), plan->node_stats.back().get()));
     }

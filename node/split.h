@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,5 +51,9 @@ struct SplitPlan {
 // Connect error (unreachable within timeout_ms, another protocol version, a brick it does not serve
 // or serves with another digest). Without a placement: an empty plan.
 Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_ptr<const Model> model);
+
+// The plan of a whole model on `device` (for a model loaded without a spec, e.g. `--device cuda:0`):
+// null for the CPU, which is the plain CPU session.
+std::unique_ptr<SplitPlan> WholeModelOn(const std::optional<DeviceRef>& device);
 
 }  // namespace brickrt

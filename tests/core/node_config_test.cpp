@@ -78,6 +78,17 @@ TEST(NodeConfig, CoordinatorRole) {
   ExpectError("role: coordinator\nlisten: tcp://0.0.0.0:7100\nmodel: m\n", "2:9", "a coordinator has no CURVE yet");
 }
 
+TEST(NodeConfig, CoordinatorDevice) {
+  auto c = ParseNodeConfig("role: coordinator\nlisten: tcp://127.0.0.1:7100\nmodel: m:stable\ndevice: cuda:0\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->device, (DeviceRef{DeviceRef::Kind::kCuda, 0}));
+  auto none = ParseNodeConfig("role: coordinator\nlisten: tcp://127.0.0.1:7100\nmodel: m\n", "c.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->device.has_value());
+  ExpectError("role: coordinator\nlisten: tcp://127.0.0.1:7100\nmodel: m\ndevice: gpu0\n", "4:9", "expected cpu or cuda:N");
+  ExpectError("role: bricks\nlisten: tcp://127.0.0.1:1\nserve: m/*\ndevice: cuda:0\n", "4:1", "not a key of role bricks");
+}
+
 TEST(NodeConfig, MalformedConfigsNameTheKey) {
   ExpectError("role: bricks\nregistry: r.db\nlisten: [x\n", "4:1", "malformed YAML");
   ExpectError("role: router\nregistry: r.db\nlisten: tcp://127.0.0.1:1\nserve: m/*\n", "1:7",

@@ -68,6 +68,29 @@ class CoordinatorTest : public ::testing::Test {
   std::unique_ptr<Registry> reg_;
 };
 
+// `device: cuda:0` in a coordinator config: every model it loads runs on that GPU. Without one the start
+// fails with one error naming the device (never a silent CPU fallback); with one it serves.
+TEST_F(CoordinatorTest, ADeviceOfThisMachineServesOrSaysWhyNot) {
+  CoordinatorOptions o;
+  o.registry_path = path_;
+  o.listen = "tcp://127.0.0.1:*";
+  o.model = "m@1";
+  o.device = DeviceRef{DeviceRef::Kind::kCuda, 0};
+  auto c = Coordinator::Start(o);
+  if (!c.ok()) {
+    EXPECT_NE(c.status().message().find("cuda:0"), std::string::npos) << c.status().ToString();
+    return;
+  }
+  auto client = Client(**c);
+  serve::GenerateRequest req;
+  req.prompt = {1, 2, 3};
+  req.max_new_tokens = 4;
+  req.temperature = 0;
+  auto reply = client->Generate(req);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(reply->generated.size(), 4u);
+}
+
 TEST_F(CoordinatorTest, ConcurrentClientsGetWhatTheManifestGivesAlone) {
   auto c = Start("m@1");
   ASSERT_NE(c, nullptr);
