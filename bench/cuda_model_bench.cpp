@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/molm_shape.h"
 #include "bricks/cuda/cuda_session.h"
 #include "bricks/sampler.h"
 #include "kernels/cuda/device.h"
@@ -56,17 +57,7 @@ int Main(int argc, char** argv) {
   int layers = 24;
   int64_t prompt = 128, decode = 32;
   ParseFlags(argc, argv, {{"--layers", &layers}, {"--prompt", &prompt}, {"--decode", &decode}});
-  TestModelOptions mo;
-  mo.layers = layers;
-  mo.d_model = 1024;
-  mo.ffd_hidden = 2048;
-  mo.attn_experts = 16;
-  mo.mlp_experts = 32;
-  mo.k_att = 2;
-  mo.k_mlp = 2;
-  mo.gating_size = 256;
-  mo.vocab = 50295;
-  mo.dtype = DType::kBF16;
+  const TestModelOptions mo = MolmShaped(layers, DType::kBF16);
   std::fprintf(stderr, "building a MoLM-shaped BF16 model (%d layers)...\n", layers);
   std::shared_ptr<const CudaModel> gpu;
   {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench/memory_bandwidth.h"
+#include "bench/molm_shape.h"
 #include "bricks/sampler.h"
 #include "bricks/session.h"
 #include "registry/test_model.h"
@@ -76,17 +77,7 @@ Options Parse(int argc, char** argv) {
 int Main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
   const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
-  TestModelOptions mo;
-  mo.layers = o.layers;
-  mo.d_model = 1024;
-  mo.ffd_hidden = 2048;
-  mo.attn_experts = 16;
-  mo.mlp_experts = 32;
-  mo.k_att = 2;
-  mo.k_mlp = 2;
-  mo.gating_size = 256;
-  mo.vocab = 50295;
-  mo.dtype = o.dtype;
+  const TestModelOptions mo = MolmShaped(o.layers, o.dtype);
   std::fprintf(stderr, "building a MoLM-shaped model (%d layers, %s)...\n", o.layers, DTypeName(o.dtype));
   std::shared_ptr<const Model> model;
   {
