@@ -90,6 +90,9 @@ Result<std::unique_ptr<CudaExpertExecutor>> CudaExpertExecutor::Create(std::shar
 }
 
 CudaExpertExecutor::~CudaExpertExecutor() {
+  // The members free device memory, a stream and a cuBLAS handle of device_: make it current first (the
+  // destroying thread may have another one current).
+  (void)cuda::UseDevice(device_);
   // A call still in flight writes into buffers freed below: wait for it first.
   if (in_flight_) (void)stream_.Synchronize();
 }

@@ -132,6 +132,10 @@ std::vector<CudaModel::Piece> CudaModel::Plan() {
   return pieces;
 }
 
+CudaModel::~CudaModel() {
+  if (arena_.capacity() > 0) (void)cuda::UseDevice(device_);
+}
+
 int64_t CudaModel::PlannedBytes(const Model& model, const MlpPlacement* elsewhere) {
   CudaModel plan;
   plan.model_ = std::shared_ptr<const Model>(&model, [](const Model*) {});  // not owned: planning only

@@ -91,6 +91,7 @@ class CudaModel {
   DType scratch_dtype() const { return scratch_dtype_; }
   int64_t device_bytes() const { return static_cast<int64_t>(arena_.capacity()); }
 
+  ~CudaModel();  // frees the arena on its device (made current first)
   CudaModel(const CudaModel&) = delete;
   CudaModel& operator=(const CudaModel&) = delete;
 

@@ -123,7 +123,11 @@ struct CudaSession::Scratch {
 CudaSession::CudaSession(std::shared_ptr<const CudaModel> model, const SessionOptions& opts)
     : model_(std::move(model)), opts_(opts), s_(std::make_unique<Scratch>()) {}
 
-CudaSession::~CudaSession() = default;
+// The members free device memory, a stream and a cuBLAS handle of the model's device: make it current
+// first (the destroying thread may have another one current).
+CudaSession::~CudaSession() {
+  if (model_ != nullptr) (void)cuda::UseDevice(model_->device());
+}
 
 int64_t CudaSession::PlannedBytes(const CudaModel& model, const SessionOptions& opts) {
   // Operands are capped by ValidateSessionOptions (sizes <= 2^24, counts <= 2^16): doubles cannot overflow.
