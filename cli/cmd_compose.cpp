@@ -7,6 +7,7 @@
 #include "cli/registry_access.h"
 #include "core/json.h"
 #include "core/submodel_spec.h"
+#include "node/split.h"
 #include "node/submodel.h"
 #include "registry/compose.h"
 
@@ -103,6 +104,25 @@ JsonValue ToJson(const Composition& c) {
   return o;
 }
 
+JsonValue PlacementJson(const PlacementSummary& p) {
+  JsonValue o = JsonValue::MakeObject();
+  o.Set("device", JsonValue::String(p.device.ToString()));
+  JsonValue elsewhere = JsonValue::MakeObject();
+  for (const auto& [place, experts] : p.elsewhere) elsewhere.Set(place, JsonValue::Int(experts));
+  o.Set("mlp_experts_elsewhere", std::move(elsewhere));
+  return o;
+}
+
+// "placement: the model on cuda:0; MLP experts elsewhere: 1 on cpu, 30 on cloud".
+void PrintPlacement(const PlacementSummary& p) {
+  std::printf("placement: the model on %s", p.device.ToString().c_str());
+  for (size_t i = 0; i < p.elsewhere.size(); ++i) {
+    std::printf("%s%lld on %s", i == 0 ? "; MLP experts elsewhere: " : ", ",
+                static_cast<long long>(p.elsewhere[i].second), p.elsewhere[i].first.c_str());
+  }
+  std::printf("\n");
+}
+
 void PrintTable(const Composition& c) {
   std::printf("%s: from %s, %zu layers, top-%d attention / top-%d MLP experts per token\n",
               c.name.empty() ? c.source_path.c_str() : c.name.c_str(), c.base.Ref().c_str(), c.layers.size(),
@@ -153,6 +173,9 @@ int ComposeCommand(const std::vector<std::string>& args) {
   if (!reg.ok()) return Fail(kCmd, reg.status().message());
   auto c = Compose(**reg, *spec);
   if (!c.ok()) return Fail(kCmd, c.status().message());
+  // Where it would run: checked now, so a placement that cannot run fails here, not at `brick run`.
+  auto placed = SummarizePlacement(*c);
+  if (!placed.ok()) return Fail(kCmd, placed.status().message());
 
   // Saved before anything is printed, so an error that only saving finds (no `name:`, a name
   // taken, a merge that cannot be done) is the only output.
@@ -163,7 +186,11 @@ int ComposeCommand(const std::vector<std::string>& args) {
     saved = std::move(r).value();
   }
   JsonValue o = ToJson(*c);
-  if (!a.Has("json")) PrintTable(*c);
+  if (c->placement) o.Set("placement", PlacementJson(*placed));
+  if (!a.Has("json")) {
+    PrintTable(*c);
+    if (c->placement) PrintPlacement(*placed);
+  }
   if (saved) {
     o.Set("manifest", JsonValue::String(saved->manifest.Ref()));
     o.Set("new_manifest", JsonValue::Bool(saved->new_manifest));

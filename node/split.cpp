@@ -99,6 +99,48 @@ void WarnThinLayers(const Composition& c, const Model& model, const MlpPlacement
                         " and route among those left (none: the layer's MLP adds nothing)");
 }
 
+// A placement resolved brick by brick: the trunk's device and the MLP experts placed elsewhere, by node
+// and by device (canonical names: "cuda" and "cuda:0" are one GPU, one executor).
+struct Placed {
+  DeviceRef device;
+  std::map<std::string, std::vector<wire::BrickInfo>> per_node, per_device;
+};
+
+Result<Placed> Place(const Composition& c) {
+  const PlacementSpec& p = *c.placement;
+  Placed out;
+  BRICK_ASSIGN_OR_RETURN(out.device, TrunkDevice(c));
+  // Targets of loras: a node or another device computes base experts only.
+  std::map<std::string, std::string> lora_on;  // target brick (relative) -> lora ref
+  for (const PluginPlan& plugin : c.plugins) {
+    for (const BrickRecord& b : plugin.bricks) {
+      const std::string t = b.RelativeName();
+      lora_on.emplace(t.substr(0, t.rfind('.')), b.Ref());
+    }
+  }
+  for (const BrickRecord& b : c.bricks) {
+    if (b.kind != BrickKind::kMlpExpert) continue;
+    const std::string place = PlaceOf(p, b);
+    const std::optional<DeviceRef> device = ParseDeviceRef(place);
+    if (device == out.device) continue;  // with the trunk: the block's own local path
+    if (device && device->is_cuda() && out.device.is_cuda()) {
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " is placed on " + place +
+                         " while the rest of the model runs on " + out.device.ToString() +
+                         "; a model uses one GPU for now (its MLP experts may go to the CPU or to nodes)");
+    }
+    if (const auto lora = lora_on.find(b.RelativeName()); lora != lora_on.end()) {
+      return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second + ", which " +
+                         place + " would not apply; place it on " + out.device.ToString());
+    }
+    if (device) {
+      out.per_device[device->ToString()].push_back(MlpBrickInfo(b));
+    } else {
+      out.per_node[place].push_back(MlpBrickInfo(b));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::unique_ptr<SplitPlan> WholeModelOn(const std::optional<DeviceRef>& device) {
@@ -108,45 +150,25 @@ std::unique_ptr<SplitPlan> WholeModelOn(const std::optional<DeviceRef>& device) 
   return plan;
 }
 
+Result<PlacementSummary> SummarizePlacement(const Composition& c) {
+  PlacementSummary summary;
+  if (!c.placement) return summary;
+  BRICK_ASSIGN_OR_RETURN(const Placed placed, Place(c));
+  summary.device = placed.device;
+  for (const auto* places : {&placed.per_device, &placed.per_node})
+    for (const auto& [name, bricks] : *places)
+      summary.elsewhere.emplace_back(name, static_cast<int64_t>(bricks.size()));
+  return summary;
+}
+
 Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_ptr<const Model> model) {
   auto plan = std::make_unique<SplitPlan>();
   if (!c.placement) return plan;
   const PlacementSpec& p = *c.placement;
-  BRICK_ASSIGN_OR_RETURN(plan->device, TrunkDevice(c));
-  // Targets of loras: the node computes base experts only.
-  std::map<std::string, std::string> lora_on;  // target brick (relative) -> lora ref
-  for (const PluginPlan& plugin : c.plugins) {
-    for (const BrickRecord& b : plugin.bricks) {
-      const std::string t = b.RelativeName();
-      lora_on.emplace(t.substr(0, t.rfind('.')), b.Ref());
-    }
-  }
-  // MLP experts away from the trunk's device, by node or device name.
-  std::map<std::string, std::vector<wire::BrickInfo>> per_node, per_device;
-  for (const BrickRecord& b : c.bricks) {
-    if (b.kind != BrickKind::kMlpExpert) continue;
-    const std::string place = PlaceOf(p, b);
-    const std::optional<DeviceRef> device = ParseDeviceRef(place);
-    if (device == plan->device) continue;  // with the trunk: the block's own local path
-    if (device && device->is_cuda() && plan->device.is_cuda()) {
-      return Unsupported(c.source_path + ": placement: " + b.Ref() + " is placed on " + place +
-                         " while the rest of "
-                         "the model runs on " +
-                         plan->device.ToString() +
-                         "; a model uses one GPU for now (its MLP "
-                         "experts may go to the CPU or to nodes)");
-    }
-    if (const auto lora = lora_on.find(b.RelativeName()); lora != lora_on.end()) {
-      return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second + ", which " +
-                         place + " would not apply; place it on " + plan->device.ToString());
-    }
-    // Devices by their canonical name ("cuda" and "cuda:0" are one GPU: one executor).
-    if (device) {
-      per_device[device->ToString()].push_back(MlpBrickInfo(b));
-    } else {
-      per_node[place].push_back(MlpBrickInfo(b));
-    }
-  }
+  BRICK_ASSIGN_OR_RETURN(Placed placed, Place(c));
+  plan->device = placed.device;
+  auto& per_node = placed.per_node;
+  auto& per_device = placed.per_device;
   std::map<std::string, int32_t> index_of;
   for (const NodeSpec& node : p.nodes) {
     const auto bricks = per_node.find(node.name);

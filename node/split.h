@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bricks/executor.h"
@@ -39,8 +40,8 @@ struct SplitPlan {
 // Everything else runs in this process on `device`: placement.device unless rules move the whole trunk
 // (embedding, norms, routers, attention experts, lm head) to another device together. Errors:
 // Unsupported for trunk bricks split over devices, for MLP experts on a second GPU, and for a GPU
-// placement in a build without CUDA; a GPU's own errors (no such device, out of memory). Connects to each node (Hello/Welcome; the
-// node must serve each expert with the digest the composition pins). on_failure (node/failover.h):
+// placement in a build without CUDA; a GPU's own errors (no such device, out of memory). Connects to each node
+// (Hello/Welcome; the node must serve each expert with the digest the composition pins). on_failure (node/failover.h):
 // "fail" makes a failed call fail the step, and a node that does not answer the Hello fails the plan;
 // "local-fallback" runs a failed call's experts on the local copies (the coordinator loaded them);
 // "skip-expert" takes an unreachable node's experts out of the routing (warning once, and up front
@@ -51,6 +52,16 @@ struct SplitPlan {
 // Connect error (unreachable within timeout_ms, another protocol version, a brick it does not serve
 // or serves with another digest). Without a placement: an empty plan.
 Result<std::unique_ptr<SplitPlan>> PlanSplit(const Composition& c, std::shared_ptr<const Model> model);
+
+// Where a composition's bricks would run, resolved without connecting to a node or touching a device
+// (brick compose): the device of the trunk and how many MLP experts go to each other place ("cpu",
+// "cuda:N" or a node's name), devices first. Errors: PlanSplit's placement checks (a trunk split over
+// devices, a second GPU, a LoRA-carrying expert sent away). No placement: the CPU, nothing elsewhere.
+struct PlacementSummary {
+  DeviceRef device;
+  std::vector<std::pair<std::string, int64_t>> elsewhere;
+};
+Result<PlacementSummary> SummarizePlacement(const Composition& c);
 
 // The plan of a whole model on `device` (for a model loaded without a spec, e.g. `--device cuda:0`):
 // null for the CPU, which is the plain CPU session.

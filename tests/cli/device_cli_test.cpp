@@ -109,6 +109,31 @@ TEST_F(DeviceCliTest, EvalAndProfileOnAGpu) {
   EXPECT_NEAR(got, want, 1e-4 * want);
 }
 
+// brick compose says where a spec would run, with no device or node touched, and refuses a placement
+// that cannot run.
+TEST_F(DeviceCliTest, ComposeShowsThePlacement) {
+  std::ofstream(Path("mixed.yaml")) << "model: tiny-demo\nplacement:\n  device: cuda:0\n  nodes: {cloud: {endpoint: "
+                                       "\"tcp://127.0.0.1:1\"}}\n  rules:\n    - {match: \"L0.mlp.E1\", on: cpu}\n"
+                                       "    - {match: \"L1.mlp.E*\", on: cloud}\n";
+  testing::CmdResult r = Brick("compose " + Path("mixed.yaml"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("placement: the model on cuda:0; MLP experts elsewhere: 1 on cpu, 6 on cloud"),
+            std::string::npos)
+      << r.out;
+  r = Brick("compose " + Path("mixed.yaml") + " --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto json = ParseJson(r.out);
+  ASSERT_TRUE(json.ok()) << r.out;
+  const JsonValue* placement = json->Find("placement");
+  ASSERT_NE(placement, nullptr) << r.out;
+  EXPECT_EQ(placement->Find("device")->as_string(), "cuda:0");
+  EXPECT_EQ(*placement->Find("mlp_experts_elsewhere")->Find("cloud")->as_int64(), 6);
+  std::ofstream(Path("torn.yaml")) << "model: tiny-demo\nplacement:\n  rules: [{match: \"L0.attn.*\", on: cuda:0}]\n";
+  r = Brick("compose " + Path("torn.yaml"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("run on one device for now"), std::string::npos) << r.err;
+}
+
 TEST_F(DeviceCliTest, BadDevicesAreUsageErrors) {
   testing::CmdResult r = Run("tiny-demo --device gpu");
   EXPECT_EQ(r.code, 2);
