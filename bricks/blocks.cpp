@@ -215,16 +215,16 @@ Status RunMlpBlock(const Layer& layer, int64_t l, const ModelConfig& cfg, int64_
   }
 }
 
-Status RunExpertCallLocally(const Layer& layer, const ExpertCall& call, float* mid) {
+Status RunExpertCallLocally(const Layer& layer, const ExpertCall& call, float* mid, float* lora) {
   int64_t row = 0;
   for (size_t i = 0; i < call.experts.size(); ++i) {
     const auto it = std::find(layer.mlp_ids.begin(), layer.mlp_ids.end(), call.experts[i]);
     if (it == layer.mlp_ids.end())
       return InvalidArgument("expert " + std::to_string(call.experts[i]) + " is not kept in this layer");
     const MlpExpert& expert = *layer.mlp[static_cast<size_t>(it - layer.mlp_ids.begin())];
-    if (expert.lora_rank() > 0)
+    if (expert.lora_rank() > 0 && lora == nullptr)
       return InvalidArgument("expert " + std::to_string(call.experts[i]) + " carries a LoRA; it runs in its block");
-    expert.Forward(call.rows + row * call.width, call.counts[i], call.out + row * call.width, mid, nullptr, nullptr);
+    expert.Forward(call.rows + row * call.width, call.counts[i], call.out + row * call.width, mid, lora, nullptr);
     row += call.counts[i];
   }
   return Status::Ok();

@@ -30,10 +30,12 @@ void RunAttentionBlock(const Layer& layer, int64_t layer_index, const ModelConfi
                        KvCache* const* caches, Workspace& ws, ThreadPool* pool);
 
 // Computes an executor's call with the layer's own MLP expert objects — what a node holding the same
-// bricks computes; for a fallback to local copies and for test executors. mid: F32 scratch of at
-// least (largest count) × F floats. Errors: InvalidArgument for an expert the layer does not keep or
-// one carrying a LoRA (remote experts run without their loras' scratch; placement refuses them).
-Status RunExpertCallLocally(const Layer& layer, const ExpertCall& call, float* mid);
+// bricks computes; for a fallback to local copies, the CPU executor and test executors. mid: F32
+// scratch of at least (largest count) × F floats. lora: F32 scratch of (largest count) × the layer's
+// lora_rank floats to apply the experts' LoRA deltas, or nullptr. Errors: InvalidArgument for an expert
+// the layer does not keep, or one carrying a LoRA without `lora` scratch (a node computes base experts
+// only; placement refuses sending those).
+Status RunExpertCallLocally(const Layer& layer, const ExpertCall& call, float* mid, float* lora = nullptr);
 
 // placement: which executor runs each of the layer's MLP experts (nullptr or no remote owner in this
 // layer: all local, the plain path). With remote owners, each executor gets one ExpertCall with all

@@ -54,7 +54,10 @@ void CpuExpertExecutor::Loop() {
       const int32_t rows = call.counts.empty() ? 0 : *std::max_element(call.counts.begin(), call.counts.end());
       const size_t need = static_cast<size_t>(rows * model_->config().ffd_hidden);
       if (mid_.size() < need) mid_.resize(need);
-      st = RunExpertCallLocally(model_->layers()[static_cast<size_t>(call.layer)], call, mid_.data());
+      const size_t lora = static_cast<size_t>(rows * model_->MaxLoraRank());
+      if (lora_.size() < lora) lora_.resize(lora);
+      st = RunExpertCallLocally(model_->layers()[static_cast<size_t>(call.layer)], call, mid_.data(),
+                                lora > 0 ? lora_.data() : nullptr);
     }
     lock.lock();
     result_ = std::move(st);

@@ -24,10 +24,11 @@ class CpuExpertExecutor final : public ExpertExecutor {
   CpuExpertExecutor(const CpuExpertExecutor&) = delete;
   CpuExpertExecutor& operator=(const CpuExpertExecutor&) = delete;
 
-  // Hands the call to the worker. Errors (at Finish): InvalidArgument for a layer beyond the model, an
-  // expert the layer does not keep or one carrying a LoRA (RunExpertCallLocally).
+  // Hands the call to the worker. Errors (at Finish): InvalidArgument for a layer beyond the model or an
+  // expert the layer does not keep (RunExpertCallLocally). LoRA deltas on its experts are applied.
   Status Start(const ExpertCall& call) override;
   Status Finish() override;
+  bool AppliesLoras() const override { return true; }
 
  private:
   void Loop();
@@ -41,8 +42,9 @@ class CpuExpertExecutor final : public ExpertExecutor {
   bool done_ = false;       // the worker finished the call
   bool stop_ = false;
   Status result_;
-  std::vector<float> mid_;  // F32 [largest count, F]: grows to the largest call, then reused
-  std::thread worker_;      // last: starts after every member above exists
+  std::vector<float> mid_;   // F32 [largest count, F]: grows to the largest call, then reused
+  std::vector<float> lora_;  // F32 [largest count, the model's largest LoRA rank], likewise
+  std::thread worker_;       // last: starts after every member above exists
 };
 
 }  // namespace brickrt

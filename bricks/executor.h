@@ -39,6 +39,10 @@ class ExpertExecutor {
   // unavailable, the block routes the layer again without them (on_failure: skip-expert). An
   // executor that fails its calls but stays available makes them fail the step. Default: always.
   virtual bool Available() { return true; }
+  // Whether it applies the LoRA deltas attached to the experts it runs (an executor in this process,
+  // on the model's own expert objects or their upload). A node computes base experts only: a placement
+  // never sends it an expert carrying a LoRA. Default: no.
+  virtual bool AppliesLoras() const { return false; }
 };
 
 // Which executor runs each MLP expert of each layer; empty layers (or a null placement) run locally.

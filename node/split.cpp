@@ -110,7 +110,7 @@ Result<Placed> Place(const Composition& c) {
   const PlacementSpec& p = *c.placement;
   Placed out;
   BRICK_ASSIGN_OR_RETURN(out.device, TrunkDevice(c));
-  // Targets of loras: a node or another device computes base experts only.
+  // Targets of loras: a node computes base experts only.
   std::map<std::string, std::string> lora_on;  // target brick (relative) -> lora ref
   for (const PluginPlan& plugin : c.plugins) {
     for (const BrickRecord& b : plugin.bricks) {
@@ -128,7 +128,8 @@ Result<Placed> Place(const Composition& c) {
                          " while the rest of the model runs on " + out.device.ToString() +
                          "; a model uses one GPU for now (its MLP experts may go to the CPU or to nodes)");
     }
-    if (const auto lora = lora_on.find(b.RelativeName()); lora != lora_on.end()) {
+    // A node computes base experts only; this process's executors apply the expert's loras.
+    if (const auto lora = lora_on.find(b.RelativeName()); !device && lora != lora_on.end()) {
       return Unsupported(c.source_path + ": placement: " + b.Ref() + " carries lora " + lora->second + ", which " +
                          place + " would not apply; place it on " + out.device.ToString());
     }

@@ -12,10 +12,12 @@ Result<std::unique_ptr<CudaExecutorBridge>> CudaExecutorBridge::Create(const Mod
                                                                        const MlpPlacement& placement,
                                                                        int64_t max_pairs) {
   BRICK_RETURN_IF_ERROR(ValidatePlacement(model, placement));
-  // An executor computes base experts only (RunExpertCallLocally, a node): a LoRA would be dropped.
+  // An executor that computes base experts only (a node) would drop an expert's LoRA.
   for (size_t l = 0; l < placement.owner.size(); ++l) {
     for (size_t e = 0; e < placement.owner[l].size(); ++e) {
-      if (placement.owner[l][e] != MlpPlacement::kLocal && model.layers()[l].mlp[e]->lora_rank() > 0)
+      const int32_t o = placement.owner[l][e];
+      if (o != MlpPlacement::kLocal && !placement.executors[static_cast<size_t>(o)]->AppliesLoras() &&
+          model.layers()[l].mlp[e]->lora_rank() > 0)
         return InvalidArgument("L" + std::to_string(l) + ".mlp.E" + std::to_string(model.layers()[l].mlp_ids[e]) +
                                " carries a LoRA, which an executor would not apply; keep it on the GPU");
     }

@@ -34,10 +34,10 @@ Result<std::unique_ptr<CudaExpertExecutor>> CudaExpertExecutor::Create(std::shar
         return InvalidArgument("GPU placement names slot " + std::to_string(s) + " of layer " + std::to_string(l) +
                                ", which keeps " + std::to_string(layers[l].mlp.size()) + " MLP experts");
       const MlpExpert& e = *layers[l].mlp[static_cast<size_t>(s)];
-      if (e.lora_rank() > 0)
-        return InvalidArgument("L" + std::to_string(l) + ".mlp.E" + std::to_string(layers[l].mlp_ids[s]) +
-                               " carries a LoRA, which the GPU does not apply yet; place it on the CPU");
       weight_bytes += cuda::DeviceArena::Round(MatrixBytes(e.w1())) + cuda::DeviceArena::Round(MatrixBytes(e.w2()));
+      for (const LoraDeltas* deltas : {&e.w1_lora(), &e.w2_lora()})
+        for (const auto& d : *deltas)
+          weight_bytes += cuda::DeviceArena::Round(MatrixBytes(d->a())) + cuda::DeviceArena::Round(MatrixBytes(d->b()));
     }
   }
   BRICK_RETURN_IF_ERROR(cuda::UseDevice(device).WithContext(Where(device)));
@@ -79,6 +79,20 @@ Result<std::unique_ptr<CudaExpertExecutor>> CudaExpertExecutor::Create(std::shar
       d.dtype = e.w1().dtype();
       BRICK_ASSIGN_OR_RETURN(d.w1, upload(e.w1()));
       BRICK_ASSIGN_OR_RETURN(d.w2, upload(e.w2()));
+      if (d.dtype != DType::kF32) ex->scratch_dtype_ = d.dtype;
+      for (auto [deltas, dst] : {std::pair{&e.w1_lora(), &d.w1_lora}, std::pair{&e.w2_lora(), &d.w2_lora}}) {
+        for (const auto& delta : *deltas) {
+          CudaLoraDelta g;
+          BRICK_ASSIGN_OR_RETURN(g.a, upload(delta->a()));
+          BRICK_ASSIGN_OR_RETURN(g.b, upload(delta->b()));
+          g.a_dtype = delta->a().dtype();
+          g.in = delta->in(), g.rank = delta->rank(), g.out = delta->out();
+          g.multiplier = static_cast<float>(delta->multiplier());
+          if (g.a_dtype != DType::kF32) ex->scratch_dtype_ = g.a_dtype;
+          ex->lora_rank_ = std::max(ex->lora_rank_, g.rank);
+          dst->push_back(g);
+        }
+      }
       if (e.w2().dtype() != d.dtype)
         return InvalidArgument("L" + std::to_string(l) + ".mlp.E" + std::to_string(d.id) +
                                ": w1 and w2 differ in dtype");
@@ -109,14 +123,13 @@ Status CudaExpertExecutor::Reserve(int64_t rows) {
   if (rows <= reserved_rows_) return Status::Ok();
   // Grow geometrically so a run of ever larger prefills reallocates O(log) times.
   const int64_t n = std::max(rows, 2 * reserved_rows_);
-  size_t scratch = 0;
-  for (const auto& layer : layers_)
-    for (const DeviceExpert& e : layer)
-      scratch = std::max(scratch, cuda::MatmulScratchBytes(n, std::max(D_, F_), e.dtype));
+  const size_t scratch = cuda::MatmulScratchBytes(n, std::max(D_, F_), scratch_dtype_);
   const size_t row_bytes = static_cast<size_t>(n * D_) * sizeof(float);
   const size_t mid_bytes = static_cast<size_t>(n * F_) * sizeof(float);
+  const size_t lora_bytes = static_cast<size_t>(n * lora_rank_) * sizeof(float);
   using cuda::DeviceArena;
-  const size_t total = 2 * DeviceArena::Round(row_bytes) + DeviceArena::Round(mid_bytes) + DeviceArena::Round(scratch);
+  const size_t total = 2 * DeviceArena::Round(row_bytes) + DeviceArena::Round(mid_bytes) + DeviceArena::Round(scratch) +
+                       DeviceArena::Round(lora_bytes);
   // Release the old buffers first: the GPU may not have room for both.
   activations_ = DeviceArena();
   host_in_ = cuda::PinnedMemory();
@@ -129,7 +142,8 @@ Status CudaExpertExecutor::Reserve(int64_t rows) {
   in_ = activations_.Carve<float>(static_cast<size_t>(n * D_));
   out_ = activations_.Carve<float>(static_cast<size_t>(n * D_));
   mid_ = activations_.Carve<float>(static_cast<size_t>(n * F_));
-  scratch_ = activations_.Carve(scratch);  // nullptr for F32 weights, which need none
+  scratch_ = activations_.Carve(scratch);                                  // nullptr for F32 weights, which need none
+  lora_ = activations_.Carve<float>(static_cast<size_t>(n * lora_rank_));  // nullptr without LoRAs
   BRICK_ASSIGN_OR_RETURN(host_in_, cuda::PinnedMemory::Allocate(row_bytes));
   BRICK_ASSIGN_OR_RETURN(host_out_, cuda::PinnedMemory::Allocate(row_bytes));
   reserved_rows_ = n;
@@ -177,6 +191,9 @@ Status CudaExpertExecutor::Run(const ExpertCall& call, int64_t rows) {
       const DeviceExpert& e = *Find(call.layer, call.experts[i]);
       BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, x + row * K, call.counts[i], K, second ? e.w2 : e.w1, e.dtype, N,
                                              /*w_transposed=*/false, y + row * N, scratch_, stream));
+      // Its LoRA deltas act on the projection's output (before the GELU for W1), as MlpExpert::Forward.
+      BRICK_RETURN_IF_ERROR(AddLorasCuda(cublas_, second ? e.w2_lora : e.w1_lora, x + row * K, call.counts[i],
+                                         y + row * N, lora_, scratch_, stream));
       row += call.counts[i];
     }
     return Status::Ok();

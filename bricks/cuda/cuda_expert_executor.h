@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "bricks/cuda/cuda_model.h"
 #include "bricks/executor.h"
 #include "bricks/model.h"
 #include "core/status.h"
@@ -25,16 +26,17 @@ namespace brickrt {
 class CudaExpertExecutor final : public ExpertExecutor {
  public:
   // Uploads the MLP experts of `model` listed in `slots` ([layer] -> kept slots, i.e. indices into
-  // Layer::mlp; empty or missing layers upload nothing) to CUDA device `device`. Errors: InvalidArgument
-  // for a layer or slot the model does not have and for an expert carrying a LoRA (the GPU computes the
-  // base expert only: place it on the CPU); Unavailable without such a device; device errors (out of
-  // memory, ...) with the CUDA message.
+  // Layer::mlp; empty or missing layers upload nothing) to CUDA device `device`, with the LoRA deltas
+  // attached to them (applied after each projection, as MlpExpert::Forward). Errors: InvalidArgument
+  // for a layer or slot the model does not have; Unavailable without such a device; device errors (out
+  // of memory, ...) with the CUDA message.
   static Result<std::unique_ptr<CudaExpertExecutor>> Create(std::shared_ptr<const Model> model,
                                                             const std::vector<std::vector<int64_t>>& slots, int device);
   ~CudaExpertExecutor() override;
 
   Status Start(const ExpertCall& call) override;
   Status Finish() override;
+  bool AppliesLoras() const override { return true; }
 
   int device() const { return device_; }
   int64_t experts() const { return n_experts_; }
@@ -48,6 +50,7 @@ class CudaExpertExecutor final : public ExpertExecutor {
     const void* w1 = nullptr;  // `dtype` [D, F], device
     const void* w2 = nullptr;  // `dtype` [F, D], device
     DType dtype = DType::kF32;
+    CudaLoras w1_lora, w2_lora;  // LoRA deltas on its projections (usually none)
   };
   CudaExpertExecutor() = default;
 
@@ -72,7 +75,10 @@ class CudaExpertExecutor final : public ExpertExecutor {
   float* in_ = nullptr;                    // F32 [rows, D]
   float* mid_ = nullptr;                   // F32 [rows, F]
   float* out_ = nullptr;                   // F32 [rows, D]
-  void* scratch_ = nullptr;                // MatmulScratchBytes(rows, max(D, F), dtype)
+  void* scratch_ = nullptr;                // MatmulScratchBytes(rows, max(D, F), scratch_dtype_)
+  float* lora_ = nullptr;                  // F32 [rows, max LoRA rank]: x·A of one delta (none without LoRAs)
+  int64_t lora_rank_ = 0;                  // the largest rank of the uploaded deltas
+  DType scratch_dtype_ = DType::kF32;      // a 16-bit dtype when any uploaded matrix is one
   cuda::PinnedMemory host_in_, host_out_;  // F32 [rows, D] each
 
   // The call in flight: where its outputs go once the stream is done.

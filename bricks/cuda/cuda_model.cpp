@@ -132,6 +132,17 @@ std::vector<CudaModel::Piece> CudaModel::Plan() {
   return pieces;
 }
 
+Status AddLorasCuda(const cuda::CublasHandle& cublas, const CudaLoras& loras, const float* x, int64_t M, float* y,
+                    float* t, void* matmul_scratch, cuda::CudaStream stream) {
+  for (const CudaLoraDelta& d : loras) {
+    BRICK_RETURN_IF_ERROR(
+        cuda::MatmulCuda(cublas, x, M, d.in, d.a, d.a_dtype, d.rank, false, t, matmul_scratch, stream));
+    BRICK_RETURN_IF_ERROR(
+        cuda::MatmulAddCuda(cublas, t, M, d.rank, d.b, DType::kF32, d.out, false, d.multiplier, y, nullptr, stream));
+  }
+  return Status::Ok();
+}
+
 CudaModel::~CudaModel() {
   if (arena_.capacity() > 0) (void)cuda::UseDevice(device_);
 }

@@ -11,6 +11,7 @@
 #include "bricks/model.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "kernels/cuda/matmul.h"
 #include "kernels/cuda/memory.h"
 
 namespace brickrt {
@@ -39,6 +40,12 @@ struct CudaLoraDelta {
   float multiplier = 0;  // scale · alpha / r
 };
 using CudaLoras = std::vector<CudaLoraDelta>;  // usually empty; several on one projection sum
+
+// y F32 [M, out] += Σ multiplier·(x F32 [M, in]·A)·B over `loras` (bricks/lora.h's AddLoras on the GPU),
+// all device: t F32 [M, max rank] and matmul scratch (MatmulScratchBytes(M, in, the A dtypes)) are the
+// caller's. Enqueued on `stream`.
+Status AddLorasCuda(const cuda::CublasHandle& cublas, const CudaLoras& loras, const float* x, int64_t M, float* y,
+                    float* t, void* matmul_scratch, cuda::CudaStream stream);
 
 struct CudaLayer {
   CudaNorm ln1;

@@ -379,14 +379,7 @@ Status CudaSession::Experts(size_t l, bool attention, int64_t n, int k, const vo
 }
 
 Status CudaSession::AddLoras(const CudaLoras& loras, const float* x, int64_t M, float* y) {
-  Scratch& s = *s_;
-  void* st = stream_.get();
-  for (const CudaLoraDelta& d : loras) {
-    BRICK_RETURN_IF_ERROR(cuda::MatmulCuda(cublas_, x, M, d.in, d.a, d.a_dtype, d.rank, false, s.lora, s.matmul, st));
-    BRICK_RETURN_IF_ERROR(
-        cuda::MatmulAddCuda(cublas_, s.lora, M, d.rank, d.b, DType::kF32, d.out, false, d.multiplier, y, nullptr, st));
-  }
-  return Status::Ok();
+  return AddLorasCuda(cublas_, loras, x, M, y, s_->lora, s_->matmul, stream_.get());
 }
 
 Status CudaSession::AddExpertLoras(const std::vector<CudaLoras>& loras, const void* const* w, int64_t E, const float* x,

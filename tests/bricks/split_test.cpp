@@ -108,6 +108,27 @@ TEST(CpuExpertExecutor, GivesTheLocalAnswerAndReportsBadCalls) {
   EXPECT_TRUE(a.Finish().ok());
 }
 
+// Experts carrying LoRA deltas on the CPU executor: it applies them, so the split answer is still the
+// local one bit for bit (a node would not: placement keeps those experts off nodes).
+TEST(CpuExpertExecutor, AppliesTheExpertsLoras) {
+  auto made = MakeRandomModel(RandomModelOptions(DType::kF32));
+  ASSERT_TRUE(made.ok());
+  auto loras = MakeRandomLoras(made->first, {.targets = "L0.mlp.E*.w1,L2.mlp.E*.w2", .rank = 4});
+  ASSERT_TRUE(loras.ok()) << loras.status().ToString();
+  std::vector<LoraAttachment> attach;
+  for (BrickData& b : *loras) attach.push_back({std::move(b), 0.5});
+  auto model = Model::Build(made->first, std::move(made->second), std::move(attach));
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  Status st;
+  const std::vector<float> local = RunSteps(*model, nullptr, &st);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  CpuExpertExecutor a(*model), b(*model);
+  EXPECT_TRUE(a.AppliesLoras());
+  const MlpPlacement p = MakePlacement(**model, {&a, &b});
+  EXPECT_TRUE(RunSteps(*model, &p, &st) == local);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
 TEST(SplitFailure, AnExecutorErrorAbortsTheStepAndNothingAdvances) {
   auto model = RandomModel(DType::kF32);
   ASSERT_NE(model, nullptr);
