@@ -141,6 +141,13 @@ int64_t CudaSession::PlannedBytes(const CudaModel& model, const SessionOptions& 
 Result<std::unique_ptr<CudaSession>> CudaSession::Create(std::shared_ptr<const CudaModel> model,
                                                          const SessionOptions& opts, int64_t gemv_max_pairs) {
   BRICK_RETURN_IF_ERROR(ValidateSessionOptions(opts));
+  // The split-K scratch (Dims::gemv, and PlannedBytes with it) is sized for blocks of at most
+  // kGemvMaxPairs pairs: ExpertGemvScratchBytes grows with P past it (P = 128 needs more than P = 64), so a
+  // larger threshold would let ExpertGemvCuda write past its carve into the logits on a real GPU (the
+  // emulation only checks the whole arena's bounds).
+  if (gemv_max_pairs > kGemvMaxPairs)
+    return InvalidArgument("gemv_max_pairs=" + std::to_string(gemv_max_pairs) + " is above kGemvMaxPairs=" +
+                           std::to_string(kGemvMaxPairs) + ", which the step scratch is sized for");
   // An expert Upload left off the GPU must have an executor here: the GPU would skip its pairs.
   const MlpPlacement* p = opts.mlp_placement;
   for (size_t l = 0; l < model->layers().size(); ++l) {

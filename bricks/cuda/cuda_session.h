@@ -32,7 +32,7 @@ class CudaSession final : public ModelSession {
   // ExpertGemvCuda, which finds each pair's expert on the GPU (no host synchronization: a decode step
   // then synchronizes once, for the logits) and widens 16-bit weights in registers; larger blocks, and
   // blocks with LoRA deltas or experts on executors, size one cuBLAS GEMM per expert on the host.
-  // 0: always cuBLAS.
+  // 0: always cuBLAS. Above kGemvMaxPairs: InvalidArgument (the split-K scratch is sized for it).
   static constexpr int64_t kGemvMaxPairs = 64;
   static Result<std::unique_ptr<CudaSession>> Create(std::shared_ptr<const CudaModel> model, const SessionOptions& opts,
                                                      int64_t gemv_max_pairs = kGemvMaxPairs);

@@ -335,6 +335,10 @@ TEST(CudaSessionCreate, OptionsAreCheckedAsSessionDoesAndSlotsAreReused) {
   }
   EXPECT_EQ(CudaSession::Create(*gpu, SessionOptions{0, 8, 8}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CudaSession::Create(*gpu, SessionOptions{1, 0, 8}).status().code(), StatusCode::kInvalidArgument);
+  // A GEMV threshold above the one the split-K scratch is sized for would overrun it on a GPU.
+  EXPECT_EQ(CudaSession::Create(*gpu, SessionOptions{1, 8, 8}, CudaSession::kGemvMaxPairs + 1).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(CudaSession::Create(*gpu, SessionOptions{1, 8, 8}, CudaSession::kGemvMaxPairs).ok());
   // An MLP placement is checked against the model (cuda_split_test.cpp runs one).
   MlpPlacement placement;
   placement.owner = {{MlpPlacement::kLocal}};  // one owner for a layer that keeps 8 experts
