@@ -75,7 +75,12 @@ Status GemmCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K
                 int64_t N, bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream) {
   if (M == 0 || N == 0) return Status::Ok();
   if (M > INT_MAX || K > INT_MAX || N > INT_MAX) return InvalidArgument("MatmulCuda: a dimension is >= 2^31");
-  if (K == 0) return beta == 0.0f ? ZeroDevice(y, static_cast<size_t>(M * N) * sizeof(float), stream) : Status::Ok();
+  if (K == 0) {
+    // No product to add: y = beta·y, which needs no launch for the two betas the callers use.
+    if (beta == 0.0f) return ZeroDevice(y, static_cast<size_t>(M * N) * sizeof(float), stream);
+    if (beta == 1.0f) return Status::Ok();
+    return InvalidArgument("GemmCuda: K = 0 supports beta 0 or 1 only");
+  }
   const cudaStream_t s = detail::AsStream(stream);
   auto h = static_cast<cublasHandle_t>(handle.get());
   BRICK_RETURN_IF_ERROR(CheckCublas(cublasSetStream(h, s), "set stream"));

@@ -41,8 +41,8 @@ inline size_t MatmulScratchBytes(int64_t M, int64_t K, DType wt) {
 // false) or [N, K] (w_transposed = true, y = x·Wᵀ). beta = 0 never reads y. F32 weights: SGEMM-
 // equivalent, F32 compute without TF32. F16/BF16 weights: x rounded to the weight dtype into `scratch`
 // (MatmulScratchBytes), then cublasGemmEx with F32 accumulation and F32 output — the one numerical
-// difference from the CPU, which widens W instead of narrowing x. K = 0 gives y = beta·y (zeroed for
-// beta = 0). Enqueued on `stream`; allocates nothing. REQUIRES: M, K, N < 2^31. InvalidArgument when
+// difference from the CPU, which widens W instead of narrowing x. K = 0 gives y = beta·y for beta 0
+// (zeroed) or 1 (unchanged); other betas with K = 0 are InvalidArgument. Enqueued on `stream`; allocates nothing. REQUIRES: M, K, N < 2^31. InvalidArgument when
 // scratch is missing for F16/BF16.
 Status GemmCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
                 bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream);

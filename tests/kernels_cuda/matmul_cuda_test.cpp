@@ -93,6 +93,29 @@ TEST(CudaMatmul, MatchesReferenceBothLayoutsAllDtypes) {
   }
 }
 
+// K = 0: nothing to multiply; y is zeroed (MatmulCuda), kept (MatmulAddCuda), other betas refused.
+TEST(CudaMatmul, EmptyInnerDimension) {
+  BRICK_REQUIRE_CUDA_DEVICE();
+  auto handle = cuda::CublasHandle::Create();
+  ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+  const std::vector<float> y0 = {1, 2, 3, 4, 5, 6};
+  auto dy = Upload(y0);
+  auto dx = Alloc<float>(1);
+  auto dw = Alloc<float>(1);
+  ASSERT_TRUE(cuda::MatmulAddCuda(*handle, dx.as<float>(), 2, 0, dw.data(), DType::kF32, 3, false, 2.0f, dy.as<float>(),
+                                  nullptr, nullptr)
+                  .ok());
+  EXPECT_EQ(Download<float>(dy, 6), y0);
+  EXPECT_EQ(cuda::GemmCuda(*handle, dx.as<float>(), 2, 0, dw.data(), DType::kF32, 3, false, 1.0f, 0.5f, dy.as<float>(),
+                           nullptr, nullptr)
+                .code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(cuda::MatmulCuda(*handle, dx.as<float>(), 2, 0, dw.data(), DType::kF32, 3, false, dy.as<float>(), nullptr,
+                               nullptr)
+                  .ok());
+  EXPECT_EQ(Download<float>(dy, 6), std::vector<float>(6, 0.0f));
+}
+
 TEST(CudaExperts, GroupsGatherGemmCombineMatchCpu) {
   BRICK_REQUIRE_CUDA_DEVICE();
   auto handle = cuda::CublasHandle::Create();
@@ -128,8 +151,7 @@ TEST(CudaExperts, GroupsGatherGemmCombineMatchCpu) {
     for (int64_t e = 0; e < E; ++e) {
       const int32_t c = cpu.count(e);
       std::vector<float> xin(static_cast<size_t>(c * K));
-      for (int32_t r = 0; r < c; ++r)
-        std::copy_n(x.data() + cpu.rows[cpu.offsets[e] + r] * K, K, xin.data() + r * K);
+      for (int32_t r = 0; r < c; ++r) std::copy_n(x.data() + cpu.rows[cpu.offsets[e] + r] * K, K, xin.data() + r * K);
       kernels::MatmulRef(xin.data(), c, K, wf[e].data(), DType::kF32, N, y_e.data());
       for (int32_t r = 0; r < c; ++r) {
         const int32_t p = cpu.offsets[e] + r;
