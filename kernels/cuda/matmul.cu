@@ -1,7 +1,6 @@
 // cuBLAS matmuls: row-major y = x·W expressed as the column-major product yᵀ = Wᵀ·xᵀ.
 #include <cublas_v2.h>
 
-#include <climits>
 #include <utility>
 
 #include "kernels/cuda/cuda_util.cuh"
@@ -15,8 +14,8 @@ constexpr int kThreads = 256;
 Status CheckCublas(cublasStatus_t s, const char* what) {
   if (s == CUBLAS_STATUS_SUCCESS) return Status::Ok();
   const StatusCode code = s == CUBLAS_STATUS_NOT_INITIALIZED ? StatusCode::kUnavailable : StatusCode::kInternal;
-  return Status(code, std::string("cuBLAS ") + what + ": " + cublasGetStatusName(s) + " (" +
-                          cublasGetStatusString(s) + ")");
+  return Status(code,
+                std::string("cuBLAS ") + what + ": " + cublasGetStatusName(s) + " (" + cublasGetStatusString(s) + ")");
 }
 
 template <typename T>
@@ -70,17 +69,10 @@ Result<CublasHandle> CublasHandle::Create() {
   return Result<CublasHandle>(std::move(out));
 }
 
-// y = alpha·x·W + beta·y (beta 0: y is not read). K = 0: y = beta·y, i.e. zeroed or left as it is.
-Status GemmCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
-                int64_t N, bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream) {
-  if (M == 0 || N == 0) return Status::Ok();
-  if (M > INT_MAX || K > INT_MAX || N > INT_MAX) return InvalidArgument("MatmulCuda: a dimension is >= 2^31");
-  if (K == 0) {
-    // No product to add: y = beta·y, which needs no launch for the two betas the callers use.
-    if (beta == 0.0f) return ZeroDevice(y, static_cast<size_t>(M * N) * sizeof(float), stream);
-    if (beta == 1.0f) return Status::Ok();
-    return InvalidArgument("GemmCuda: K = 0 supports beta 0 or 1 only");
-  }
+// GemmCuda's product (matmul.h): y = alpha·x·W + beta·y, beta 0 never reading y.
+Status detail::GemmProduct(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
+                           int64_t N, bool w_transposed, float alpha, float beta, float* y, void* scratch,
+                           CudaStream stream) {
   const cudaStream_t s = detail::AsStream(stream);
   auto h = static_cast<cublasHandle_t>(handle.get());
   BRICK_RETURN_IF_ERROR(CheckCublas(cublasSetStream(h, s), "set stream"));

@@ -3,6 +3,7 @@
 // nn.Linear / lm_head tensors, see PackedMatrix::Pack's `transposed`).
 #pragma once
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 
@@ -42,10 +43,28 @@ inline size_t MatmulScratchBytes(int64_t M, int64_t K, DType wt) {
 // equivalent, F32 compute without TF32. F16/BF16 weights: x rounded to the weight dtype into `scratch`
 // (MatmulScratchBytes), then cublasGemmEx with F32 accumulation and F32 output — the one numerical
 // difference from the CPU, which widens W instead of narrowing x. K = 0 gives y = beta·y for beta 0
-// (zeroed) or 1 (unchanged); other betas with K = 0 are InvalidArgument. Enqueued on `stream`; allocates nothing. REQUIRES: M, K, N < 2^31. InvalidArgument when
-// scratch is missing for F16/BF16.
-Status GemmCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-                bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream);
+// (zeroed) or 1 (unchanged); other betas with K = 0 are InvalidArgument. Enqueued on `stream`;
+// allocates nothing. REQUIRES: M, K, N < 2^31. InvalidArgument when scratch is missing for F16/BF16.
+namespace detail {
+// The product itself, for M, N, K >= 1 below 2^31: each backend (matmul.cu, the host emulation)
+// implements only this; the size cases above are GemmCuda's, said once here.
+Status GemmProduct(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
+                   bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream);
+}  // namespace detail
+
+inline Status GemmCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
+                       int64_t N, bool w_transposed, float alpha, float beta, float* y, void* scratch,
+                       CudaStream stream) {
+  if (M == 0 || N == 0) return Status::Ok();
+  if (M > INT_MAX || K > INT_MAX || N > INT_MAX) return InvalidArgument("MatmulCuda: a dimension is >= 2^31");
+  if (K == 0) {
+    // No product to add: y = beta·y, which needs no launch for the two betas the callers use.
+    if (beta == 0.0f) return ZeroDevice(y, static_cast<size_t>(M * N) * sizeof(float), stream);
+    if (beta == 1.0f) return Status::Ok();
+    return InvalidArgument("GemmCuda: K = 0 supports beta 0 or 1 only");
+  }
+  return detail::GemmProduct(handle, x, M, K, w, wt, N, w_transposed, alpha, beta, y, scratch, stream);
+}
 
 // y = x·W (overwrites y).
 inline Status MatmulCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,

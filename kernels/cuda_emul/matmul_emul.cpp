@@ -2,7 +2,6 @@
 // rounded to the weight dtype (RNE) into the caller's scratch, which must be device memory of
 // MatmulScratchBytes; then products of the widened values accumulate in F32, like cublasGemmEx with
 // CUBLAS_COMPUTE_32F (the summation order over K is sequential here, a tree or split on the GPU).
-#include <climits>
 #include <utility>
 #include <vector>
 
@@ -31,17 +30,10 @@ Result<CublasHandle> CublasHandle::Create() {
   return Result<CublasHandle>(std::move(out));
 }
 
-// GemmCuda (matmul.h) on the host.
-Status GemmCuda(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt, int64_t N,
-                bool w_transposed, float alpha, float beta, float* y, void* scratch, CudaStream stream) {
-  if (M == 0 || N == 0) return Status::Ok();
-  if (M > INT_MAX || K > INT_MAX || N > INT_MAX) return InvalidArgument("MatmulCuda: a dimension is >= 2^31");
-  if (K == 0) {
-    // No product to add: y = beta·y, which needs no launch for the two betas the callers use.
-    if (beta == 0.0f) return ZeroDevice(y, static_cast<size_t>(M * N) * sizeof(float), stream);
-    if (beta == 1.0f) return Status::Ok();
-    return InvalidArgument("GemmCuda: K = 0 supports beta 0 or 1 only");
-  }
+// GemmCuda's product (matmul.h) on the host.
+Status detail::GemmProduct(const CublasHandle& handle, const float* x, int64_t M, int64_t K, const void* w, DType wt,
+                           int64_t N, bool w_transposed, float alpha, float beta, float* y, void* scratch,
+                           CudaStream stream) {
   if (!emul::IsLive(emul::Token::kCublas, handle.get()))
     return Unavailable("cuBLAS set stream: CUBLAS_STATUS_NOT_INITIALIZED (the handle was not created or is gone)");
   BRICK_RETURN_IF_ERROR(emul::CheckStream(stream, "MatmulCuda"));
