@@ -60,10 +60,7 @@ Result<std::shared_ptr<const Model>> LoadModel(const ArgParser& a, const RunArgs
   BRICK_ASSIGN_OR_RETURN(auto reg, OpenRegistry(a, /*writes=*/false));
   if (!r.spec.empty()) {
     BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ReadSubmodelSpec(r.spec));
-    if (r.device) {
-      if (!spec.placement) spec.placement.emplace();
-      spec.placement->device = *r.device;
-    }
+    if (r.device) SetPlacementDevice(&spec, *r.device);
     BRICK_ASSIGN_OR_RETURN(Composition c, Compose(*reg, spec));
     if (tty)
       std::fprintf(stderr, "loading %s (from %s) from %s ...\n", r.spec.c_str(), c.base.Ref().c_str(),

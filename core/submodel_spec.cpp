@@ -334,6 +334,11 @@ Result<SubmodelSpec> ParseSubmodelSpec(std::string_view yaml_text, const std::st
   return ParseYaml(yaml_text, parser, [&](const YAML::Node& root) { return parser.Spec(root); });
 }
 
+void SetPlacementDevice(SubmodelSpec* spec, const DeviceRef& device) {
+  if (!spec->placement) spec->placement.emplace();
+  spec->placement->device = device;
+}
+
 Result<SubmodelSpec> ReadSubmodelSpec(const std::string& path) {
   BRICK_ASSIGN_OR_RETURN(std::string text, ReadFileCapped(path, kMaxSpecBytes));
   return ParseSubmodelSpec(text, path);

@@ -83,6 +83,10 @@ struct SubmodelSpec {
 // together with keep, a plugin without `lora`, and placement rules naming an undeclared node.
 Result<SubmodelSpec> ParseSubmodelSpec(std::string_view yaml_text, const std::string& source_path);
 
+// Makes `device` where the spec's model runs (placement.device, adding an empty placement when it has
+// none): `brick run --device` and a coordinator's `device:` override the spec's own.
+void SetPlacementDevice(SubmodelSpec* spec, const DeviceRef& device);
+
 // Reads `path` (at most 1 MiB; errors as ReadFileCapped) and parses it with ParseSubmodelSpec.
 Result<SubmodelSpec> ReadSubmodelSpec(const std::string& path);
 

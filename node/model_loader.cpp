@@ -47,10 +47,7 @@ Result<LoadedManifest> ModelLoader::LoadFirst(const std::string& ref, const std:
   if (spec_path.empty()) return Load(ref);
   const auto t0 = std::chrono::steady_clock::now();
   BRICK_ASSIGN_OR_RETURN(SubmodelSpec spec, ReadSubmodelSpec(spec_path));
-  if (device_) {
-    if (!spec.placement) spec.placement.emplace();
-    spec.placement->device = *device_;
-  }
+  if (device_) SetPlacementDevice(&spec, *device_);
   BRICK_ASSIGN_OR_RETURN(const Composition c, Compose(*reg_, spec));
   BRICK_ASSIGN_OR_RETURN(LoadedModel loaded, LoadComposition(*reg_, c));
   BRICK_ASSIGN_OR_RETURN(std::unique_ptr<SplitPlan> plan, PlanSplit(c, loaded.model));
