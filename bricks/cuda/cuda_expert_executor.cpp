@@ -207,7 +207,8 @@ Status CudaExpertExecutor::Run(const ExpertCall& call, int64_t rows) {
 Status CudaExpertExecutor::Finish() {
   if (!in_flight_) return Internal("CudaExpertExecutor: Finish without a started call");
   in_flight_ = false;
-  BRICK_RETURN_IF_ERROR(stream_.Synchronize().WithContext(Where(device_)));
+  // The context string only on failure: Finish runs once per layer and step.
+  if (Status st = stream_.Synchronize(); !st.ok()) return st.WithContext(Where(device_));
   std::memcpy(pending_out_, host_out_.data(), static_cast<size_t>(pending_rows_ * D_) * sizeof(float));
   return Status::Ok();
 }
